@@ -1,0 +1,214 @@
+/* config.c: see config.h. The key table below is the whole configuration surface: one row per
+ * key, so documentation and parser cannot disagree about what exists. */
+#include "base/config.h"
+#include <errno.h>
+#include <ini.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+typedef enum { K_PATH, K_U32, K_LOGLEVEL } key_kind;
+
+typedef struct {
+    const char *section, *name;
+    key_kind kind;
+    size_t off;
+    uint32_t min, max;
+} key_def;
+
+#define OFF(f) offsetof(cf_config, f)
+static const key_def keys[] = {
+    { "store", "dir", K_PATH, OFF(store_dir), 0, 0 },
+    { "token", "user_pin_max_tries", K_U32, OFF(user_pin_max_tries), 0, 1000 },
+    { "token", "so_pin_max_tries", K_U32, OFF(so_pin_max_tries), 0, 1000 },
+    { "token", "pin_min_len", K_U32, OFF(pin_min_len), 1, 255 },
+    { "token", "pin_max_len", K_U32, OFF(pin_max_len), 1, 255 },
+    { "token", "pbkdf2_iterations", K_U32, OFF(pbkdf2_iterations), 1000, 100000000 },
+    { "log", "level", K_LOGLEVEL, OFF(log_level), 0, 0 },
+};
+
+/* Sections that later subsystems own; accepted (and ignored here) so one file serves all. */
+static const char *const foreign_sections[] = { "hsm", "client", "daemon", NULL };
+
+static void default_store_dir(char *out, size_t n)
+{
+    const char *xdg = getenv("XDG_DATA_HOME"), *home = getenv("HOME");
+    if (geteuid() == 0 && !xdg)
+        snprintf(out, n, "/var/lib/coffer");
+    else if (xdg && *xdg)
+        snprintf(out, n, "%s/coffer", xdg);
+    else if (home && *home)
+        snprintf(out, n, "%s/.local/share/coffer", home);
+    else
+        snprintf(out, n, "/var/lib/coffer");
+}
+
+void cf_config_defaults(cf_config *c)
+{
+    memset(c, 0, sizeof *c);
+    default_store_dir(c->store_dir, sizeof c->store_dir);
+    c->user_pin_max_tries = 10;
+    c->so_pin_max_tries = 10;
+    c->pin_min_len = 4;
+    c->pin_max_len = 255;
+    c->pbkdf2_iterations = 100000;
+    c->log_level = -1;
+}
+
+typedef struct {
+    cf_config *c;
+    const char *name;
+    char dir[CF_PATH_MAX]; /* folder of the file, for relative paths */
+    char *err;
+    size_t errlen;
+    char msg[600];  /* the first problem, without its line (inih reports the line) */
+    bool failed;
+} parse_ctx;
+
+/* Debian's libinih is built without INI_HANDLER_LINENO: ini_parse returns the line of the first
+ * entry the handler refused, and finish() puts it in front of the message recorded here. */
+static int fail(parse_ctx *p, const char *section, const char *name, const char *problem)
+{
+    if (!p->failed) {
+        snprintf(p->msg, sizeof p->msg, "[%s] %s: %s", section, name, problem);
+        p->failed = true;
+    }
+    return 0;
+}
+
+static int on_entry(void *user, const char *section, const char *name, const char *value)
+{
+    parse_ctx *p = user;
+    for (const char *const *f = foreign_sections; *f; f++)
+        if (strcmp(section, *f) == 0 || strncmp(section, "tpm.", 4) == 0)
+            return 1;
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+        const key_def *k = &keys[i];
+        if (strcmp(k->section, section) || strcmp(k->name, name))
+            continue;
+        char *dst = (char *)p->c + k->off;
+        switch (k->kind) {
+        case K_PATH: {
+            if (!*value)
+                return fail(p, section, name, "the path is empty");
+            int n = value[0] == '/' ? snprintf(dst, CF_PATH_MAX, "%s", value)
+                                    : snprintf(dst, CF_PATH_MAX, "%s/%s", p->dir, value);
+            if (n < 0 || n >= CF_PATH_MAX)
+                return fail(p, section, name, "the path is too long");
+            return 1;
+        }
+        case K_U32: {
+            char *end;
+            errno = 0;
+            unsigned long v = strtoul(value, &end, 10);
+            if (errno || end == value || *end || value[0] == '-' || v < k->min || v > k->max) {
+                char problem[64];
+                snprintf(problem, sizeof problem, "expected a whole number in %u..%u", k->min, k->max);
+                return fail(p, section, name, problem);
+            }
+            *(uint32_t *)dst = (uint32_t)v;
+            return 1;
+        }
+        case K_LOGLEVEL: {
+            int l = -1;
+            if (strcmp(value, "error") == 0) l = 0;
+            else if (strcmp(value, "warn") == 0) l = 1;
+            else if (strcmp(value, "info") == 0) l = 2;
+            else if (strcmp(value, "debug") == 0) l = 3;
+            if (l < 0)
+                return fail(p, section, name, "expected error, warn, info or debug");
+            *(int *)dst = l;
+            return 1;
+        }
+        }
+    }
+    char problem[160];
+    snprintf(problem, sizeof problem, "unknown key (no such setting in section [%.60s])", section);
+    return fail(p, section, name, problem);
+}
+
+static void set_dir_of(parse_ctx *p, const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    if (!slash) {
+        if (!getcwd(p->dir, sizeof p->dir))
+            snprintf(p->dir, sizeof p->dir, ".");
+    } else if (slash == path) {
+        snprintf(p->dir, sizeof p->dir, "/");
+    } else if (path[0] != '/') {
+        char cwd[CF_PATH_MAX];
+        if (!getcwd(cwd, sizeof cwd))
+            snprintf(cwd, sizeof cwd, ".");
+        snprintf(p->dir, sizeof p->dir, "%.*s/%.*s", 2000, cwd, (int)(slash - path) > 2000 ? 2000 : (int)(slash - path), path);
+    } else {
+        snprintf(p->dir, sizeof p->dir, "%.*s", (int)(slash - path), path);
+    }
+}
+
+static cf_err finish(parse_ctx *p, int rc)
+{
+    if (p->failed) {
+        snprintf(p->err, p->errlen, "%s:%d: %s", p->name, rc, p->msg);
+        return CF_E_CONFIG;
+    }
+    if (rc > 0) { /* inih: syntax error on line rc */
+        snprintf(p->err, p->errlen, "%s:%d: syntax error (expected [section] or key = value)", p->name, rc);
+        return CF_E_CONFIG;
+    }
+    if (rc < 0) {
+        snprintf(p->err, p->errlen, "%s: cannot read the file", p->name);
+        return CF_E_CONFIG;
+    }
+    if (p->c->pin_min_len > p->c->pin_max_len) {
+        snprintf(p->err, p->errlen, "%s: [token] pin_min_len is larger than pin_max_len", p->name);
+        return CF_E_CONFIG;
+    }
+    return CF_OK;
+}
+
+cf_err cf_config_load_string(cf_config *c, const char *text, const char *name, char *err, size_t errlen)
+{
+    parse_ctx p = { .c = c, .name = name, .err = err, .errlen = errlen };
+    set_dir_of(&p, name);
+    return finish(&p, ini_parse_string(text, on_entry, &p));
+}
+
+cf_err cf_config_load_file(cf_config *c, const char *path, char *err, size_t errlen)
+{
+    parse_ctx p = { .c = c, .name = path, .err = err, .errlen = errlen };
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        snprintf(err, errlen, "%s: cannot open the configuration file: %s", path, strerror(errno));
+        return CF_E_CONFIG;
+    }
+    set_dir_of(&p, path);
+    int rc = ini_parse_file(f, on_entry, &p);
+    fclose(f);
+    cf_err e = finish(&p, rc);
+    if (e == CF_OK)
+        snprintf(c->source, sizeof c->source, "%s", path);
+    return e;
+}
+
+cf_err cf_config_load(cf_config *c, char *err, size_t errlen)
+{
+    cf_config_defaults(c);
+    const char *env = getenv("COFFER_CONF");
+    if (env && *env)
+        return cf_config_load_file(c, env, err, errlen);
+    char path[CF_PATH_MAX];
+    const char *xdg = getenv("XDG_CONFIG_HOME"), *home = getenv("HOME");
+    if (xdg && *xdg)
+        snprintf(path, sizeof path, "%s/coffer/coffer.conf", xdg);
+    else if (home && *home)
+        snprintf(path, sizeof path, "%s/.config/coffer/coffer.conf", home);
+    else
+        path[0] = 0;
+    if (path[0] && access(path, F_OK) == 0)
+        return cf_config_load_file(c, path, err, errlen);
+    if (access("/etc/coffer/coffer.conf", F_OK) == 0)
+        return cf_config_load_file(c, "/etc/coffer/coffer.conf", err, errlen);
+    return CF_OK;
+}

@@ -1,0 +1,111 @@
+/* hsm.h: the token engine. All PKCS#11 policy lives here: slots and tokens, PINs and lockout,
+ * sessions and login state, objects and their attribute rules, the mechanism table, and the
+ * cryptographic operations. The PKCS#11 ABI layer (src/pkcs11) checks pointers, converts
+ * arguments and maps cf_err to CKR_*; it calls only these functions. The remote-HSM server will
+ * call the same functions.
+ *
+ * Contract shared by every function below:
+ * - Pointers were checked by the caller: required ones are non-NULL, lengths match buffers. An
+ *   output buffer may be NULL only where a function says so (the PKCS#11 length protocol: a NULL
+ *   buffer asks for the length; a short buffer gives CF_E_BUFFER_TOO_SMALL with *len set to the
+ *   size needed, and the operation stays active).
+ * - Thread safety: every function may be called from any thread at any time (CKF_OS_LOCKING_OK).
+ *   No engine-wide lock is held while OpenSSL computes.
+ * - Types are PKCS#11's (CK_*), so that templates and mechanisms pass through unchanged. */
+#pragma once
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "base/error.h"
+#include "hsm/pkcs11.h"
+
+/* ---- library ---------------------------------------------------------------------------- */
+/* Loads the configuration (COFFER_CONF...) and opens the store. On a configuration error, err
+ * gets one sentence naming file, line and key. */
+cf_err hsm_initialize(char *err, size_t errlen);
+cf_err hsm_finalize(void);
+bool hsm_is_initialized(void);
+void hsm_get_info(CK_INFO *info);
+
+/* ---- slots and tokens ------------------------------------------------------------------ */
+/* list may be NULL (count only). Slots are all initialized tokens plus the one free slot. */
+cf_err hsm_get_slot_list(bool token_present, CK_SLOT_ID *list, CK_ULONG *count);
+cf_err hsm_get_slot_info(CK_SLOT_ID slot, CK_SLOT_INFO *info);
+cf_err hsm_get_token_info(CK_SLOT_ID slot, CK_TOKEN_INFO *info);
+cf_err hsm_get_mechanism_list(CK_SLOT_ID slot, CK_MECHANISM_TYPE *list, CK_ULONG *count);
+cf_err hsm_get_mechanism_info(CK_SLOT_ID slot, CK_MECHANISM_TYPE type, CK_MECHANISM_INFO *info);
+/* label: 32 bytes, blank padded. */
+cf_err hsm_init_token(CK_SLOT_ID slot, const uint8_t *so_pin, size_t pinlen, const uint8_t *label);
+cf_err hsm_init_pin(CK_SESSION_HANDLE s, const uint8_t *pin, size_t pinlen);
+cf_err hsm_set_pin(CK_SESSION_HANDLE s, const uint8_t *old, size_t oldlen, const uint8_t *pin, size_t pinlen);
+/* coffer extension: deletes a token and everything in it (SO PIN required); its slot id is retired. */
+cf_err hsm_delete_token(CK_SLOT_ID slot, const uint8_t *so_pin, size_t pinlen);
+
+/* ---- sessions and login ---------------------------------------------------------------- */
+cf_err hsm_open_session(CK_SLOT_ID slot, CK_FLAGS flags, CK_SESSION_HANDLE *out);
+cf_err hsm_close_session(CK_SESSION_HANDLE s);
+cf_err hsm_close_all_sessions(CK_SLOT_ID slot);
+cf_err hsm_get_session_info(CK_SESSION_HANDLE s, CK_SESSION_INFO *info);
+cf_err hsm_login(CK_SESSION_HANDLE s, CK_USER_TYPE user, const uint8_t *pin, size_t pinlen);
+cf_err hsm_logout(CK_SESSION_HANDLE s);
+
+/* ---- objects ------------------------------------------------------------------------------ */
+cf_err hsm_create_object(CK_SESSION_HANDLE s, const CK_ATTRIBUTE *t, CK_ULONG n, CK_OBJECT_HANDLE *out);
+cf_err hsm_copy_object(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE o, const CK_ATTRIBUTE *t, CK_ULONG n,
+                       CK_OBJECT_HANDLE *out);
+cf_err hsm_destroy_object(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE o);
+cf_err hsm_get_object_size(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE o, CK_ULONG *size);
+/* PKCS#11 semantics: every attribute is processed; ulValueLen set per attribute (or
+ * CK_UNAVAILABLE_INFORMATION); the return is the "worst" of SENSITIVE / TYPE_INVALID /
+ * BUFFER_TOO_SMALL as the spec orders them. t may have NULL pValue entries. */
+cf_err hsm_get_attribute_value(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE o, CK_ATTRIBUTE *t, CK_ULONG n);
+cf_err hsm_set_attribute_value(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE o, const CK_ATTRIBUTE *t, CK_ULONG n);
+cf_err hsm_find_objects_init(CK_SESSION_HANDLE s, const CK_ATTRIBUTE *t, CK_ULONG n);
+cf_err hsm_find_objects(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE *out, CK_ULONG max, CK_ULONG *count);
+cf_err hsm_find_objects_final(CK_SESSION_HANDLE s);
+
+/* ---- cryptographic operations ------------------------------------------------------------ */
+typedef enum {
+    HSM_OP_ENCRYPT = 0,
+    HSM_OP_DECRYPT,
+    HSM_OP_DIGEST,
+    HSM_OP_SIGN,
+    HSM_OP_VERIFY,
+    HSM_OP__COUNT
+} hsm_op_kind;
+
+/* key is ignored for DIGEST. */
+cf_err hsm_op_init(CK_SESSION_HANDLE s, hsm_op_kind kind, const CK_MECHANISM *m, CK_OBJECT_HANDLE key);
+/* Single-part: C_Encrypt, C_Decrypt, C_Digest, C_Sign. out may be NULL. Ends the operation
+ * unless it returns OK with out NULL or BUFFER_TOO_SMALL. */
+cf_err hsm_op_oneshot(CK_SESSION_HANDLE s, hsm_op_kind kind, const uint8_t *in, size_t inlen,
+                      uint8_t *out, CK_ULONG *outlen);
+/* Multi-part: C_*Update. out/outlen are NULL for DIGEST, SIGN, VERIFY. */
+cf_err hsm_op_update(CK_SESSION_HANDLE s, hsm_op_kind kind, const uint8_t *in, size_t inlen,
+                     uint8_t *out, CK_ULONG *outlen);
+/* C_*Final (not VERIFY). out may be NULL. */
+cf_err hsm_op_final(CK_SESSION_HANDLE s, hsm_op_kind kind, uint8_t *out, CK_ULONG *outlen);
+/* C_Verify and C_VerifyFinal. The operation ends in every case. */
+cf_err hsm_verify(CK_SESSION_HANDLE s, const uint8_t *data, size_t len, const uint8_t *sig, size_t siglen);
+cf_err hsm_verify_final(CK_SESSION_HANDLE s, const uint8_t *sig, size_t siglen);
+/* C_DigestKey: feeds a secret key's value into the active digest. */
+cf_err hsm_digest_key(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE key);
+
+/* ---- keys ------------------------------------------------------------------------------------ */
+cf_err hsm_generate_key(CK_SESSION_HANDLE s, const CK_MECHANISM *m, const CK_ATTRIBUTE *t, CK_ULONG n,
+                        CK_OBJECT_HANDLE *out);
+cf_err hsm_generate_key_pair(CK_SESSION_HANDLE s, const CK_MECHANISM *m,
+                             const CK_ATTRIBUTE *pub, CK_ULONG npub,
+                             const CK_ATTRIBUTE *priv, CK_ULONG npriv,
+                             CK_OBJECT_HANDLE *pub_out, CK_OBJECT_HANDLE *priv_out);
+/* wrapped may be NULL (length query). */
+cf_err hsm_wrap_key(CK_SESSION_HANDLE s, const CK_MECHANISM *m, CK_OBJECT_HANDLE wrapping,
+                    CK_OBJECT_HANDLE key, uint8_t *wrapped, CK_ULONG *wrapped_len);
+cf_err hsm_unwrap_key(CK_SESSION_HANDLE s, const CK_MECHANISM *m, CK_OBJECT_HANDLE unwrapping,
+                      const uint8_t *wrapped, size_t wrapped_len, const CK_ATTRIBUTE *t, CK_ULONG n,
+                      CK_OBJECT_HANDLE *out);
+cf_err hsm_derive_key(CK_SESSION_HANDLE s, const CK_MECHANISM *m, CK_OBJECT_HANDLE base,
+                      const CK_ATTRIBUTE *t, CK_ULONG n, CK_OBJECT_HANDLE *out);
+
+/* ---- random ---------------------------------------------------------------------------------- */
+cf_err hsm_generate_random(CK_SESSION_HANDLE s, uint8_t *out, size_t len);

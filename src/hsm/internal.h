@@ -1,0 +1,160 @@
+/* internal.h: the engine's shared state and the types that only src/hsm sees.
+ *
+ * Locking (one rule set, kept short so it can be checked by reading):
+ * - g.lock (rwlock) guards the token list, the handle maps and every object's attributes.
+ *   Readers: lookups, attribute reads, find, op init. Writers: anything that adds, removes or
+ *   changes tokens, sessions or objects, and login state changes.
+ * - A session's mutex guards its active operations and find state; it is held while that
+ *   session computes, but never together with a wait for g.lock in write mode (lock order:
+ *   g.lock first, then a session mutex, then an object mutex).
+ * - An object's mutex guards its lazily built OpenSSL key and the decryption of its sealed
+ *   values, which happen under g.lock in read mode.
+ * - No engine-wide lock is held while OpenSSL signs, decrypts or encrypts: operations own a
+ *   snapshot of the key (hsm_key) and run under their session's mutex only. */
+#pragma once
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include "base/config.h"
+#include "crypto/crypto.h"
+#include "hsm/attrs.h"
+#include "hsm/hsm.h"
+#include "hsm/mech.h"
+#include "store/store.h"
+
+/* ---- handle map (handles.c): u64 key -> pointer, open addressing ---------------------------- */
+typedef struct {
+    uint64_t *keys;
+    void **vals;
+    size_t cap, n;
+} hsm_map;
+void *hsm_map_get(const hsm_map *m, uint64_t key);
+cf_err hsm_map_put(hsm_map *m, uint64_t key, void *val);
+void *hsm_map_del(hsm_map *m, uint64_t key);
+void hsm_map_free(hsm_map *m);
+/* Iteration: for (size_t i = 0; i < m->cap; i++) if (m->keys[i]) ... (key 0 is never used). */
+
+#define HSM_NO_LOGIN ((CK_USER_TYPE)-1)
+
+typedef struct hsm_token {
+    uint64_t slot;
+    cf_store_token rec;            /* the store's row, refreshed on change */
+    CK_USER_TYPE login;            /* HSM_NO_LOGIN, CKU_USER or CKU_SO (per process, per token) */
+    uint8_t *dk;                   /* the token's data key while someone is logged in (secret) */
+    bool loaded;                   /* token objects read from the store */
+    hsm_map by_store_id;           /* store id -> hsm_object* */
+} hsm_token;
+
+typedef struct hsm_object {
+    CK_OBJECT_HANDLE handle;
+    uint64_t slot;
+    int64_t store_id, seq;         /* token objects */
+    CK_SESSION_HANDLE owner;       /* session objects: the session that made it (0 for token) */
+    hsm_attrs attrs;
+    CK_OBJECT_CLASS cls;
+    bool is_token, is_private;
+    uint64_t version;              /* grows on every change; part of an operation's reuse key */
+    pthread_mutex_t mu;
+    cf_pkey *pkey;                 /* the ready key, built once (wiped on logout/destroy) */
+    void *sealed;                  /* hsm_attrs*: sealed values kept while they are open */
+} hsm_object;
+
+typedef struct hsm_session {
+    CK_SESSION_HANDLE handle;
+    uint64_t slot;
+    CK_FLAGS flags;
+    atomic_int refs;
+    pthread_mutex_t mu;
+    hsm_op *ops[HSM_OP__COUNT];    /* the active operation of each kind */
+    hsm_op *spare[HSM_OP__COUNT];  /* the last finished one, kept for reuse */
+    /* reuse key of spare: mechanism, its parameter bytes, the key object and its version */
+    CK_MECHANISM_TYPE spare_mech[HSM_OP__COUNT];
+    uint8_t *spare_param[HSM_OP__COUNT];
+    size_t spare_param_len[HSM_OP__COUNT];
+    CK_OBJECT_HANDLE spare_key[HSM_OP__COUNT];
+    uint64_t spare_ver[HSM_OP__COUNT];
+    bool context_login[HSM_OP__COUNT];   /* the op needs CKU_CONTEXT_SPECIFIC first */
+    bool finding;
+    CK_OBJECT_HANDLE *found;
+    size_t nfound, foundpos;
+} hsm_session;
+
+typedef struct {
+    bool initialized;
+    pthread_rwlock_t lock;
+    cf_config cfg;
+    cf_store *store;
+    hsm_token **tokens;            /* sorted by slot */
+    size_t ntokens;
+    uint64_t free_slot;
+    hsm_map sessions;              /* handle -> hsm_session* */
+    hsm_map objects;               /* handle -> hsm_object* */
+    uint64_t next_session, next_object;
+} hsm_state;
+
+extern hsm_state g;
+
+/* state.c */
+hsm_token *hsm_token_get(uint64_t slot);            /* under g.lock */
+cf_err hsm_tokens_refresh(void);                    /* write lock held: re-read tokens from the store */
+cf_err hsm_sync_if_changed(void);                   /* takes the write lock if another process wrote */
+cf_err hsm_token_load(hsm_token *t);                /* write lock held: load token objects once */
+
+/* session.c */
+hsm_session *hsm_session_get(CK_SESSION_HANDLE h);  /* g.lock held (any mode); no ref taken */
+hsm_session *hsm_session_ref(CK_SESSION_HANDLE h);  /* takes g.lock briefly; +1 ref or NULL */
+void hsm_session_unref(hsm_session *s);
+bool hsm_session_rw(const hsm_session *s);
+CK_STATE hsm_session_state(const hsm_session *s);
+void hsm_session_free_ops(hsm_session *s);          /* session mutex held */
+
+/* object.c */
+hsm_object *hsm_object_new(uint64_t slot);
+void hsm_object_free(hsm_object *o);
+/* The object if it exists and the session may see it (private ones need a user login). */
+hsm_object *hsm_object_visible(const hsm_session *s, CK_OBJECT_HANDLE h);
+void hsm_object_cache_class(hsm_object *o);
+/* Decrypts sealed values (needs t->dk). g.lock held; takes o->mu. */
+cf_err hsm_object_unseal(hsm_token *t, hsm_object *o);
+/* The ready OpenSSL key (+1 ref), built on first use. */
+cf_err hsm_object_pkey(hsm_token *t, hsm_object *o, cf_pkey **out);
+/* Wipes decrypted secrets and cached keys of private/secret objects (logout). */
+void hsm_object_close_secrets(hsm_object *o, int64_t store_id);
+/* Registers a new object (handle assigned, persisted when token). Write lock held. On failure
+ * the object is freed. */
+cf_err hsm_object_add(hsm_session *s, hsm_object *o, CK_OBJECT_HANDLE *out);
+/* Removes and frees (and deletes from the store when token). Write lock held. */
+cf_err hsm_object_remove(hsm_object *o);
+/* After a token object's record was rewritten: re-read it (sealed); session objects: version++. */
+cf_err hsm_object_persist_done(hsm_object *o);
+/* Storage checks for a new object (RW session for token objects, user login for private ones). */
+cf_err hsm_check_new_object(hsm_session *s, const hsm_attrs *a);
+void hsm_token_logout(hsm_token *t);
+bool hsm_attr_so_only_true(CK_ATTRIBUTE_TYPE type);
+/* Loads a token object from the store (new or changed). */
+cf_err hsm_object_load(hsm_token *t, int64_t id);
+
+/* template.c: the attribute rules (PKCS#11 2.40 section 4 tables) */
+typedef enum { HSM_T_CREATE, HSM_T_GENERATE, HSM_T_UNWRAP, HSM_T_DERIVE, HSM_T_COPY, HSM_T_SET } hsm_tmpl_op;
+/* Validates a caller template for a new object of the operation's kind and completes it with
+ * defaults: a full attribute list for the object. class/key type come from the template or the
+ * given defaults (CK_UNAVAILABLE_INFORMATION: none). Marks key material CF_ATTR_SECRET. */
+cf_err hsm_template_build(hsm_tmpl_op op, hsm_attrs *a, CK_OBJECT_CLASS cls, CK_KEY_TYPE kt,
+                          CK_MECHANISM_TYPE keygen_mech);
+/* C_SetAttributeValue / C_CopyObject changes: checks each change against o's current values. */
+cf_err hsm_template_check_change(hsm_tmpl_op op, const hsm_object *o, const hsm_attrs *changes);
+/* Whether an attribute type is known for any object class (for ATTRIBUTE_TYPE_INVALID). */
+bool hsm_attr_known(CK_ATTRIBUTE_TYPE type);
+/* Whether reading the attribute of o is refused (sensitive or unextractable key material). */
+bool hsm_attr_is_sensitive(const hsm_object *o, CK_ATTRIBUTE_TYPE type);
+/* Whether a type carries key material (stored encrypted). */
+bool hsm_attr_is_secret(CK_OBJECT_CLASS cls, CK_ATTRIBUTE_TYPE type);
+
+/* pin.c */
+cf_err hsm_pin_check_len(size_t len);
+cf_err hsm_pin_make(const uint8_t *pin, size_t len, const uint8_t dk[CF_DATA_KEY_LEN], cf_pin_record *r);
+/* Verifies against the record, yielding the data key (secret alloc) on success; counts failures. */
+cf_err hsm_pin_verify(hsm_token *t, cf_pin_who who, const uint8_t *pin, size_t len, uint8_t **dk);
+
+/* util */
+void hsm_pad(uint8_t *dst, size_t n, const char *src);   /* blank-padded fixed field */

@@ -1,0 +1,195 @@
+/* session.c: sessions (PKCS#11 2.40 section 5.6) and their reference counting. A session's
+ * memory lives until the last thread using it lets go, so C_CloseSession racing with C_Sign on
+ * another thread cannot free what that thread is using. */
+#include <stdlib.h>
+#include <string.h>
+#include "base/secmem.h"
+#include "hsm/internal.h"
+
+hsm_session *hsm_session_get(CK_SESSION_HANDLE h)
+{
+    return g.initialized ? hsm_map_get(&g.sessions, h) : NULL;
+}
+
+hsm_session *hsm_session_ref(CK_SESSION_HANDLE h)
+{
+    pthread_rwlock_rdlock(&g.lock);
+    hsm_session *s = hsm_session_get(h);
+    if (s)
+        atomic_fetch_add(&s->refs, 1);
+    pthread_rwlock_unlock(&g.lock);
+    return s;
+}
+
+static void op_free(hsm_op *op)
+{
+    if (!op)
+        return;
+    if (op->mech && op->mech->ops && op->mech->ops->cleanup)
+        op->mech->ops->cleanup(op);
+    hsm_key_release(&op->key);
+    cf_free_wiped(op->pending, op->pending_len);
+    free(op);
+}
+
+void hsm_session_free_ops(hsm_session *s)
+{
+    for (int k = 0; k < HSM_OP__COUNT; k++) {
+        op_free(s->ops[k]);
+        op_free(s->spare[k]);
+        s->ops[k] = s->spare[k] = NULL;
+        free(s->spare_param[k]);
+        s->spare_param[k] = NULL;
+    }
+    free(s->found);
+    s->found = NULL;
+    s->finding = false;
+}
+
+void hsm_session_unref(hsm_session *s)
+{
+    if (atomic_fetch_sub(&s->refs, 1) == 1) {
+        hsm_session_free_ops(s);
+        pthread_mutex_destroy(&s->mu);
+        free(s);
+    }
+}
+
+bool hsm_session_rw(const hsm_session *s)
+{
+    return (s->flags & CKF_RW_SESSION) != 0;
+}
+
+CK_STATE hsm_session_state(const hsm_session *s)
+{
+    hsm_token *t = hsm_token_get(s->slot);
+    CK_USER_TYPE login = t ? t->login : HSM_NO_LOGIN;
+    bool rw = hsm_session_rw(s);
+    if (login == CKU_SO)
+        return CKS_RW_SO_FUNCTIONS;
+    if (login == CKU_USER)
+        return rw ? CKS_RW_USER_FUNCTIONS : CKS_RO_USER_FUNCTIONS;
+    return rw ? CKS_RW_PUBLIC_SESSION : CKS_RO_PUBLIC_SESSION;
+}
+
+cf_err hsm_open_session(CK_SLOT_ID slot, CK_FLAGS flags, CK_SESSION_HANDLE *out)
+{
+    CF_ENSURE(g.initialized, CF_E_NOT_INITIALIZED);
+    CF_ENSURE(flags & CKF_SERIAL_SESSION, CF_E_SESSION_PARALLEL_NOT_SUPPORTED);
+    CF_TRY(hsm_sync_if_changed());
+    pthread_rwlock_wrlock(&g.lock);
+    cf_err rv = CF_OK;
+    hsm_token *t = hsm_token_get(slot);
+    if (!t) {
+        rv = slot == g.free_slot ? CF_E_TOKEN_NOT_RECOGNIZED : CF_E_SLOT_ID_INVALID;
+        goto out;
+    }
+    /* an SO session is read/write only, and excludes new read-only sessions (5.6) */
+    CF_CHECK(!(t->login == CKU_SO && !(flags & CKF_RW_SESSION)), CF_E_SESSION_READ_WRITE_SO_EXISTS);
+    CF_GUARD(hsm_token_load(t));
+    hsm_session *s = calloc(1, sizeof *s);
+    CF_CHECK(s, CF_E_NOMEM);
+    pthread_mutex_init(&s->mu, NULL);
+    s->handle = g.next_session++;
+    s->slot = slot;
+    s->flags = flags & (CKF_RW_SESSION | CKF_SERIAL_SESSION);
+    atomic_init(&s->refs, 1);
+    rv = hsm_map_put(&g.sessions, s->handle, s);
+    if (rv != CF_OK) {
+        pthread_mutex_destroy(&s->mu);
+        free(s);
+        goto out;
+    }
+    *out = s->handle;
+out:
+    pthread_rwlock_unlock(&g.lock);
+    return rv;
+}
+
+static bool token_has_sessions(uint64_t slot)
+{
+    for (size_t i = 0; i < g.sessions.cap; i++) {
+        hsm_session *s = g.sessions.keys[i] ? g.sessions.vals[i] : NULL;
+        if (s && s->slot == slot)
+            return true;
+    }
+    return false;
+}
+
+/* Logs the token out in this process: wipes the data key and every decrypted secret. */
+void hsm_token_logout(hsm_token *t)
+{
+    t->login = HSM_NO_LOGIN;
+    cf_secret_free(t->dk, CF_DATA_KEY_LEN);
+    t->dk = NULL;
+    for (size_t i = 0; i < g.objects.cap; i++) {
+        hsm_object *o = g.objects.keys[i] ? g.objects.vals[i] : NULL;
+        if (o && o->slot == t->slot)
+            hsm_object_close_secrets(o, o->store_id);
+    }
+}
+
+/* Write lock held. Destroys the session's objects, and logs the token out with its last session. */
+static void session_close_locked(hsm_session *s)
+{
+    hsm_map_del(&g.sessions, s->handle);
+    for (size_t i = 0; i < g.objects.cap; i++) {
+        hsm_object *o = g.objects.keys[i] ? g.objects.vals[i] : NULL;
+        if (o && !o->is_token && o->owner == s->handle) {
+            hsm_map_del(&g.objects, o->handle);
+            hsm_object_free(o);
+            i--;
+        }
+    }
+    hsm_token *t = hsm_token_get(s->slot);
+    if (t && !token_has_sessions(s->slot) && t->login != HSM_NO_LOGIN)
+        hsm_token_logout(t);
+    hsm_session_unref(s);
+}
+
+cf_err hsm_close_session(CK_SESSION_HANDLE h)
+{
+    CF_ENSURE(g.initialized, CF_E_NOT_INITIALIZED);
+    pthread_rwlock_wrlock(&g.lock);
+    hsm_session *s = hsm_session_get(h);
+    if (s)
+        session_close_locked(s);
+    pthread_rwlock_unlock(&g.lock);
+    return s ? CF_OK : CF_E_SESSION_HANDLE_INVALID;
+}
+
+cf_err hsm_close_all_sessions(CK_SLOT_ID slot)
+{
+    CF_ENSURE(g.initialized, CF_E_NOT_INITIALIZED);
+    pthread_rwlock_wrlock(&g.lock);
+    cf_err rv = CF_OK;
+    if (!hsm_token_get(slot)) {
+        rv = slot == g.free_slot ? CF_E_TOKEN_NOT_PRESENT : CF_E_SLOT_ID_INVALID;
+    } else {
+        for (size_t i = 0; i < g.sessions.cap; i++) {
+            hsm_session *s = g.sessions.keys[i] ? g.sessions.vals[i] : NULL;
+            if (s && s->slot == slot) {
+                session_close_locked(s);
+                i = (size_t)-1; /* the map changed under the loop: start over */
+            }
+        }
+    }
+    pthread_rwlock_unlock(&g.lock);
+    return rv;
+}
+
+cf_err hsm_get_session_info(CK_SESSION_HANDLE h, CK_SESSION_INFO *info)
+{
+    CF_ENSURE(g.initialized, CF_E_NOT_INITIALIZED);
+    pthread_rwlock_rdlock(&g.lock);
+    hsm_session *s = hsm_session_get(h);
+    if (s) {
+        memset(info, 0, sizeof *info);
+        info->slotID = s->slot;
+        info->state = hsm_session_state(s);
+        info->flags = s->flags;
+        info->ulDeviceError = 0;
+    }
+    pthread_rwlock_unlock(&g.lock);
+    return s ? CF_OK : CF_E_SESSION_HANDLE_INVALID;
+}
