@@ -216,8 +216,10 @@ static int check_label_free(p11_module *m, CK_SESSION_HANDLE s, const char *labe
     if (rc != CLI_OK)
         return rc;
     if (n > 0) {
-        cli_error("token '%s' already holds a %s object labelled '%s'; choose another label or delete it "
-                  "(`coffer key delete --token '%s' '%s'`)", token, cko_name(cls), label, token, label);
+        const char *what = cls == CKO_SECRET_KEY ? "secret key" : cls == CKO_CERTIFICATE ? "certificate"
+                                                                                     : "private key";
+        cli_error("token '%s' already holds a %s labelled '%s'; choose another label or delete it "
+                  "(`coffer key delete --token '%s' '%s'`)", token, what, label, token, label);
         return CLI_FAIL;
     }
     return CLI_OK;
@@ -406,7 +408,7 @@ static int key_list(int argc, char **argv, cli_opts *o)
         if (!logged_in)
             fprintf(stderr, "coffer: no user PIN given (--pin-file, $COFFER_PIN or --login): "
                             "listing public objects only\n");
-        printf("%-10s %-10s %5s  %-20s %-16s %s\n", "CLASS", "TYPE", "BITS", "LABEL", "ID", "FLAGS");
+        printf("%-10s %-10s %5s  %-27s %-20s %s\n", "CLASS", "TYPE", "BITS", "FLAGS", "LABEL", "ID");
     }
     for (CK_ULONG i = 0; i < n; i++) {
         obj_row *r = &rows[i];
@@ -442,11 +444,15 @@ static int key_list(int argc, char **argv, cli_opts *o)
             json_object_set_new(e, "uri", json_string(uri));
             json_array_append_new(arr, e);
         } else {
-            char flags[64] = "";
-            snprintf(flags, sizeof(flags), "%s%s%s", r->sensitive == 1 ? "sensitive " : "",
-                     r->extractable == 1 ? "extractable " : "", r->local == 1 ? "local" : "");
-            printf("%-10s %-10s %5s  %-20s %-16s %s\n", class_text(r->cls, cbuf, sizeof(cbuf)),
-                   ktype_text(r, kbuf, sizeof(kbuf)), bits, label ? label : "", id && *id ? id : "-", flags);
+            char flags[64];
+            snprintf(flags, sizeof(flags), "%s%s%s", r->sensitive == 1 ? "sensitive," : "",
+                     r->extractable == 1 ? "extractable," : "", r->local == 1 ? "local," : "");
+            size_t fl = strlen(flags);
+            if (fl)
+                flags[fl - 1] = '\0';
+            printf("%-10s %-10s %5s  %-27s %-20s %s\n", class_text(r->cls, cbuf, sizeof(cbuf)),
+                   ktype_text(r, kbuf, sizeof(kbuf)), bits, fl ? flags : "-", label ? label : "",
+                   id && *id ? id : "-");
             printf("           %s\n", uri);
         }
         free(label);

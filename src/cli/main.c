@@ -18,6 +18,7 @@ static const char usage_text[] =
     "  info [--json]                       version and the module's mechanisms\n"
     "  token init --label LABEL [--token TOKEN]\n"
     "                                      initialize the free slot (or re-initialize TOKEN)\n"
+    "  token init-pin --token TOKEN        set a new user PIN as SO (unlocks a locked PIN)\n"
     "  token list [--json]                 list the tokens\n"
     "  token delete TOKEN                  delete a token and all its objects (SO PIN)\n"
     "  key list --token TOKEN [--json]     list the objects of a token\n"

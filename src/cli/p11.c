@@ -44,7 +44,10 @@ int p11_load(const cli_opts *o, p11_module *m)
     memset(m, 0, sizeof(*m));
     const char *path = module_path(o);
     snprintf(m->path, sizeof(m->path), "%s", path);
-    m->dl = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    /* RTLD_NODELETE: the CLI exits right after p11_unload, and a module that links OpenSSL may
+     * keep state in its static data (fetched algorithms) or register atexit handlers; unmapping it
+     * first turns that into leaks or a crash at exit. */
+    m->dl = dlopen(path, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
     if (!m->dl) {
         cli_error("cannot load the PKCS#11 module %s: %s; name another with --module or $COFFER_MODULE",
                   path, dlerror());
@@ -260,21 +263,33 @@ int p11_open(p11_module *m, CK_SLOT_ID slot, bool rw, CK_SESSION_HANDLE *s)
     return CLI_OK;
 }
 
-/* What the token flags say about the attempts left after a failed login (PKCS#11 2.40 §5.6,
- * CK_TOKEN_INFO flags): the count itself is not part of the standard interface. */
-static const char *attempts_left(p11_module *m, CK_SLOT_ID slot, CK_USER_TYPE who)
+/* The optional coffer extension that tells how many PIN attempts remain before the PIN locks;
+ * the standard interface only has the coarse token flags below. */
+typedef CK_RV (*pin_tries_fn)(CK_SLOT_ID, CK_USER_TYPE, CK_ULONG *);
+
+/* What is known about the attempts left after a failed login: the exact count when the module
+ * offers coffer_pin_tries_left, else the CK_TOKEN_INFO flags (PKCS#11 2.40 §5.6: COUNT_LOW means
+ * at least one failure since the last success, FINAL_TRY one attempt left). */
+static const char *attempts_left(p11_module *m, CK_SLOT_ID slot, CK_USER_TYPE who, char *buf, size_t len)
 {
     CK_TOKEN_INFO ti;
+    bool so = who == CKU_SO;
     if (m->f->C_GetTokenInfo(slot, &ti) != CKR_OK)
         return "";
-    bool so = who == CKU_SO;
     if (ti.flags & (so ? CKF_SO_PIN_LOCKED : CKF_USER_PIN_LOCKED))
         return so ? "; the SO PIN is now locked and the token must be re-initialized"
-                  : "; the user PIN is now locked: the SO must set a new one";
+                  : "; the user PIN is now locked: the SO can set a new one with `coffer token init-pin`";
+    pin_tries_fn tries = (pin_tries_fn)dlsym(m->dl, "coffer_pin_tries_left");
+    CK_ULONG left = 0;
+    if (tries && tries(slot, who, &left) == CKR_OK && left != CK_UNAVAILABLE_INFORMATION) {
+        snprintf(buf, len, "; %lu attempt%s left before it locks", (unsigned long)left,
+                 left == 1 ? " is" : "s are");
+        return buf;
+    }
     if (ti.flags & (so ? CKF_SO_PIN_FINAL_TRY : CKF_USER_PIN_FINAL_TRY))
         return "; 1 attempt is left before it locks";
     if (ti.flags & (so ? CKF_SO_PIN_COUNT_LOW : CKF_USER_PIN_COUNT_LOW))
-        return "; few attempts are left before it locks";
+        return "; the token counts the failures and locks the PIN after too many";
     return "";
 }
 
@@ -282,17 +297,19 @@ int p11_pin_fail(p11_module *m, CK_SLOT_ID slot, CK_USER_TYPE who, const char *w
 {
     const char *role = who == CKU_SO ? "SO" : "user";
     switch (rv) {
-    case CKR_PIN_INCORRECT:
+    case CKR_PIN_INCORRECT: {
+        char buf[80];
         cli_error("%s failed: the %s PIN is incorrect (%s)%s", what, role, ckr_name(rv),
-                  attempts_left(m, slot, who));
+                  attempts_left(m, slot, who, buf, sizeof(buf)));
         return CLI_FAIL;
+    }
     case CKR_PIN_LOCKED:
         cli_error("%s failed: the %s PIN is locked (%s); %s", what, role, ckr_name(rv),
                   who == CKU_SO ? "the token must be re-initialized"
-                                : "the SO must set a new user PIN (C_InitPIN)");
+                                : "the SO can set a new one with `coffer token init-pin`");
         return CLI_FAIL;
     case CKR_USER_PIN_NOT_INITIALIZED:
-        cli_error("%s failed: the token has no user PIN yet (%s); `coffer token init --token` sets one",
+        cli_error("%s failed: the token has no user PIN yet (%s); `coffer token init-pin` sets one",
                   what, ckr_name(rv));
         return CLI_FAIL;
     default:

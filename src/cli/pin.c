@@ -154,7 +154,10 @@ static int pin_from_tty(pin_kind kind, pin_mode mode, char **out)
     char *pin = pin_alloc(), *again = NULL;
     if (!pin)
         goto out;
-    snprintf(prompt, sizeof(prompt), mode == PIN_PROMPT_TWICE ? "New %s: " : "%s: ", who);
+    if (mode == PIN_PROMPT_TWICE)
+        snprintf(prompt, sizeof(prompt), "New %s: ", who);
+    else
+        snprintf(prompt, sizeof(prompt), "%s: ", kind == PIN_SO ? "SO PIN" : "User PIN");
     if (prompt_once(fd, prompt, pin) != CLI_OK)
         goto out;
     if (mode == PIN_PROMPT_TWICE) {

@@ -12,6 +12,7 @@ static const char token_usage[] =
     "Usage: coffer token COMMAND [OPTIONS]\n"
     "\n"
     "  init --label LABEL [--token TOKEN]   initialize the free slot, or re-initialize TOKEN\n"
+    "  init-pin --token TOKEN               set a new user PIN (as SO), e.g. after it locked\n"
     "  list [--json]                        list the tokens of the module\n"
     "  delete TOKEN                         delete a token and everything in it\n"
     "\n"
@@ -29,6 +30,16 @@ static const char init_usage[] =
     "  --token TOKEN        re-initialize this token (URI or label); needs its current SO PIN\n"
     "  --so-pin-file FILE   the SO PIN (else $COFFER_SO_PIN, else asked twice on the terminal)\n"
     "  --pin-file FILE      the user PIN (else $COFFER_PIN, else asked twice on the terminal)\n";
+
+static const char init_pin_usage[] =
+    "Usage: coffer token init-pin --token TOKEN [--so-pin-file FILE] [--pin-file FILE]\n"
+    "\n"
+    "Logs in to TOKEN as SO and sets a new user PIN (C_InitPIN), which also unlocks a user PIN\n"
+    "locked by too many failed attempts. The token's objects are kept.\n"
+    "\n"
+    "  --token TOKEN        the token (URI or label)\n"
+    "  --so-pin-file FILE   the SO PIN (else $COFFER_SO_PIN, else asked on the terminal)\n"
+    "  --pin-file FILE      the new user PIN (else $COFFER_PIN, else asked twice on the terminal)\n";
 
 static const char list_usage[] =
     "Usage: coffer token list [--json]\n"
@@ -105,7 +116,7 @@ static int token_list(int argc, char **argv, cli_opts *o)
         goto out;
     json_t *arr = o->json ? json_array() : NULL;
     if (!o->json)
-        printf("%-6s %-32s %-16s %s\n", "SLOT", "LABEL", "SERIAL", "FLAGS");
+        printf("%-10s %-32s %-16s %s\n", "SLOT", "LABEL", "SERIAL", "FLAGS");
     for (CK_ULONG i = 0; i < n; i++) {
         CK_TOKEN_INFO ti;
         CK_RV rv = m.f->C_GetTokenInfo(slots[i], &ti);
@@ -149,10 +160,10 @@ static int token_list(int argc, char **argv, cli_opts *o)
                 if (w > 0 && (size_t)w < sizeof(words) - off)
                     off += (size_t)w;
             }
-            printf("%-6lu %-32s %-16s %s\n", (unsigned long)slots[i], init ? label : "(free slot)",
+            printf("%-10lu %-32s %-16s %s\n", (unsigned long)slots[i], init ? label : "(free slot)",
                    serial, init ? words : "-");
             if (uri)
-                printf("       %s\n", uri);
+                printf("           %s\n", uri);
         }
         free(uri);
     }
@@ -306,6 +317,60 @@ out:
     return rc;
 }
 
+static int token_init_pin(int argc, char **argv, cli_opts *o)
+{
+    static const struct option extra[] = {
+        { "token", required_argument, NULL, OPT_CMD },
+        { 0 },
+    };
+    const struct option *opts = cli_options(extra, false);
+    const char *token = NULL;
+    int c;
+    optind = 0;
+    while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+        if (c == OPT_HELP) {
+            fputs(init_pin_usage, stdout);
+            return CLI_OK;
+        }
+        if (c == OPT_CMD)
+            token = optarg;
+        else if (!cli_common_option(c, optarg, o))
+            return cli_bad_option("token init-pin", c, argv);
+    }
+    if (optind < argc)
+        return cli_usage_error("token init-pin", "unexpected argument '%s'", argv[optind]);
+    if (!token)
+        return cli_usage_error("token init-pin", "--token TOKEN is required");
+
+    p11_module m;
+    int rc = p11_load(o, &m);
+    if (rc != CLI_OK)
+        return rc;
+    char *so_pin = NULL, *user_pin = NULL;
+    CK_SESSION_HANDLE s = CK_INVALID_HANDLE;
+    CK_SLOT_ID slot;
+    if ((rc = p11_find_token(&m, token, &slot, NULL)) != CLI_OK ||
+        (rc = pin_get(o, PIN_SO, PIN_MAY_PROMPT, &so_pin)) != CLI_OK ||
+        (rc = pin_get(o, PIN_USER, PIN_PROMPT_TWICE, &user_pin)) != CLI_OK ||
+        (rc = p11_open(&m, slot, true, &s)) != CLI_OK ||
+        (rc = p11_login(&m, slot, s, CKU_SO, so_pin)) != CLI_OK)
+        goto out;
+    CK_RV rv = m.f->C_InitPIN(s, (CK_UTF8CHAR_PTR)user_pin, strlen(user_pin));
+    m.f->C_Logout(s);
+    if (rv != CKR_OK) {
+        rc = p11_fail("setting the user PIN (C_InitPIN)", rv);
+        goto out;
+    }
+    printf("user PIN of token '%s' set\n", token);
+out:
+    if (s != CK_INVALID_HANDLE)
+        m.f->C_CloseSession(s);
+    pin_free(so_pin);
+    pin_free(user_pin);
+    p11_unload(&m);
+    return rc;
+}
+
 typedef CK_RV (*delete_token_fn)(CK_SLOT_ID, CK_UTF8CHAR_PTR, CK_ULONG);
 
 static int token_delete(int argc, char **argv, cli_opts *o)
@@ -354,6 +419,7 @@ int cmd_token(int argc, char **argv, cli_opts *o)
         int (*run)(int, char **, cli_opts *);
     } sub[] = {
         { "init", token_init },
+        { "init-pin", token_init_pin },
         { "list", token_list },
         { "delete", token_delete },
     };

@@ -27,13 +27,25 @@ static pthread_once_t fetch_once = PTHREAD_ONCE_INIT;
 static EVP_MD *fetched_md[NHASH];
 static EVP_MAC *fetched_hmac;
 
-/* Kept for the life of the process (never freed: other threads may hold them). */
+/* Kept while the library is loaded (other threads may hold them). */
 static void fetch_all(void)
 {
     for (size_t i = 1; i < NHASH; i++)
         fetched_md[i] = EVP_MD_fetch(NULL, hashes[i].name, NULL);
     fetched_hmac = EVP_MAC_fetch(NULL, "HMAC", NULL);
     ERR_clear_error();
+}
+
+/* Released when the library unloads (dlclose of the module, process exit), so a program that
+ * loads and unloads the module repeatedly does not accumulate them. */
+__attribute__((destructor)) static void release_all(void)
+{
+    for (size_t i = 1; i < NHASH; i++) {
+        EVP_MD_free(fetched_md[i]);
+        fetched_md[i] = NULL;
+    }
+    EVP_MAC_free(fetched_hmac);
+    fetched_hmac = NULL;
 }
 
 static bool valid(cf_hash_alg h) { return (unsigned)h > CF_HASH_NONE && (unsigned)h < NHASH; }

@@ -25,6 +25,10 @@
 cf_err hsm_initialize(char *err, size_t errlen);
 cf_err hsm_finalize(void);
 bool hsm_is_initialized(void);
+/* In a forked child: drops the parent's engine state without closing its store handles or
+ * taking its locks (SQLite connections must not cross fork), so hsm_initialize can start fresh.
+ * The parent's memory is abandoned, not freed: it may be inconsistent. */
+void hsm_forget_after_fork(void);
 void hsm_get_info(CK_INFO *info);
 
 /* ---- slots and tokens ------------------------------------------------------------------ */
@@ -88,6 +92,8 @@ cf_err hsm_op_final(CK_SESSION_HANDLE s, hsm_op_kind kind, uint8_t *out, CK_ULON
 /* C_Verify and C_VerifyFinal. The operation ends in every case. */
 cf_err hsm_verify(CK_SESSION_HANDLE s, const uint8_t *data, size_t len, const uint8_t *sig, size_t siglen);
 cf_err hsm_verify_final(CK_SESSION_HANDLE s, const uint8_t *sig, size_t siglen);
+/* Ends the active operation of a kind, if any (a call failed before reaching the engine). */
+void hsm_op_abort(CK_SESSION_HANDLE s, hsm_op_kind kind);
 /* C_DigestKey: feeds a secret key's value into the active digest. */
 cf_err hsm_digest_key(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE key);
 

@@ -207,6 +207,19 @@ out:
     return rv;
 }
 
+void hsm_op_abort(CK_SESSION_HANDLE h, hsm_op_kind kind)
+{
+    if (!g.initialized || kind >= HSM_OP__COUNT)
+        return;
+    hsm_session *s = hsm_session_ref(h);
+    if (!s)
+        return;
+    pthread_mutex_lock(&s->mu);
+    finish(s, kind);
+    pthread_mutex_unlock(&s->mu);
+    hsm_session_unref(s);
+}
+
 /* Runs the active op of `kind` with the session mutex held; *op set or an error. */
 static cf_err active(hsm_session *s, hsm_op_kind kind, hsm_op **op)
 {

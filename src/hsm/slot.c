@@ -93,7 +93,7 @@ cf_err hsm_get_token_info(CK_SLOT_ID slot, CK_TOKEN_INFO *info)
         hsm_pad(info->manufacturerID, sizeof info->manufacturerID, "coffer");
         hsm_pad(info->model, sizeof info->model, "coffer token");
         hsm_pad(info->serialNumber, sizeof info->serialNumber, t ? t->rec.serial : "");
-        info->flags = CKF_RNG | CKF_LOGIN_REQUIRED | CKF_DUAL_CRYPTO_OPERATIONS;
+        info->flags = CKF_RNG | CKF_LOGIN_REQUIRED;
         if (t) {
             info->flags |= CKF_TOKEN_INITIALIZED | pin_flags(t);
             if (t->rec.pin[CF_PIN_USER].set)
@@ -156,6 +156,7 @@ cf_err hsm_get_mechanism_info(CK_SLOT_ID slot, CK_MECHANISM_TYPE type, CK_MECHAN
     CF_ENSURE(m, CF_E_MECHANISM_INVALID);
     info->ulMinKeySize = m->min_size;
     info->ulMaxKeySize = m->max_size;
-    info->flags = m->flags;
+    /* CKF_HW: done inside the token, out of the application's memory (and, remote, on another host) */
+    info->flags = m->flags | CKF_HW;
     return CF_OK;
 }

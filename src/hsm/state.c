@@ -166,6 +166,11 @@ cf_err hsm_sync_if_changed(void)
     return rv;
 }
 
+void hsm_forget_after_fork(void)
+{
+    g = (hsm_state){ .lock = PTHREAD_RWLOCK_INITIALIZER };
+}
+
 bool hsm_is_initialized(void)
 {
     return g.initialized;

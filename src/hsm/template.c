@@ -197,6 +197,25 @@ static cf_err check_value(const rule *r, const cf_attr *a)
     }
 }
 
+static bool is_usage(CK_ATTRIBUTE_TYPE t)
+{
+    return t == CKA_ENCRYPT || t == CKA_DECRYPT || t == CKA_SIGN || t == CKA_VERIFY || t == CKA_WRAP ||
+           t == CKA_UNWRAP;
+}
+
+/* Usage a key gets when its template is silent: what its type can do (an EC key cannot encrypt,
+ * an AES key here cannot sign), like a user of SoftHSM2 would see for RSA and AES. */
+static bool usage_default(CK_ATTRIBUTE_TYPE t, unsigned kt)
+{
+    bool sig = t == CKA_SIGN || t == CKA_VERIFY;
+    switch (kt) {
+    case T_RSA: return true;
+    case T_EC: case T_ED: case T_GEN: return sig;
+    case T_AES: return !sig;
+    default: return false;
+    }
+}
+
 static bool bool_val(const cf_attr *a) { return a->len == 1 && a->val[0] == CK_TRUE; }
 
 cf_err hsm_template_build(hsm_tmpl_op op, hsm_attrs *a, CK_OBJECT_CLASS dcls, CK_KEY_TYPE dkt,
@@ -246,7 +265,9 @@ cf_err hsm_template_build(hsm_tmpl_op op, hsm_attrs *a, CK_OBJECT_CLASS dcls, CK
         const rule *r = find_rule(at->type, cls, kt);
         CF_ENSURE(r, CF_E_ATTRIBUTE_TYPE_INVALID);
         CF_TRY(check_value(r, at));
-        if (at->type == CKA_CLASS || at->type == CKA_KEY_TYPE)
+        /* CLASS/KEY_TYPE were settled above; values the engine itself put in (the key material of
+         * an unwrapped or derived key, flagged secret already) are not the caller's to check */
+        if (at->type == CKA_CLASS || at->type == CKA_KEY_TYPE || (at->flags & CF_ATTR_SECRET))
             continue;
         CF_ENSURE(!(r->flags & F_RO), CF_E_ATTRIBUTE_READ_ONLY);
         if (op == HSM_T_CREATE)
@@ -265,8 +286,7 @@ cf_err hsm_template_build(hsm_tmpl_op op, hsm_attrs *a, CK_OBJECT_CLASS dcls, CK
         if (op == HSM_T_CREATE && (r->flags & F_REQ_CREATE) && !hsm_attrs_find(a, r->type))
             return CF_E_TEMPLATE_INCOMPLETE;
     }
-    if (cls == C_SEC && op != HSM_T_CREATE && op != HSM_T_UNWRAP && !hsm_attrs_find(a, CKA_VALUE_LEN) &&
-        op != HSM_T_COPY)
+    if (cls == C_SEC && op == HSM_T_GENERATE && !hsm_attrs_find(a, CKA_VALUE_LEN))
         return CF_E_TEMPLATE_INCOMPLETE;
 
     /* defaults */
@@ -274,6 +294,10 @@ cf_err hsm_template_build(hsm_tmpl_op op, hsm_attrs *a, CK_OBJECT_CLASS dcls, CK
         const rule *r = &rules[i];
         if (!(r->classes & cls) || !(r->keytypes == T_ANY || (r->keytypes & kt)) || hsm_attrs_find(a, r->type))
             continue;
+        if (r->dflt == D_TRUE && (cls & C_KEYS) && is_usage(r->type)) {
+            CF_TRY(hsm_attrs_set_bool(a, r->type, usage_default(r->type, kt)));
+            continue;
+        }
         switch (r->dflt) {
         case D_FALSE: CF_TRY(hsm_attrs_set_bool(a, r->type, false)); break;
         case D_TRUE: CF_TRY(hsm_attrs_set_bool(a, r->type, true)); break;

@@ -2,10 +2,18 @@
  * spec 5.8 to 5.11): argument checks, then one engine call each. The output length protocol
  * (NULL output asks for the length, a short buffer gives BUFFER_TOO_SMALL and keeps the operation
  * active) is the engine's (hsm_op_oneshot / hsm_op_update / hsm_op_final).
- *
- * Known gap: an ARGUMENTS_BAD returned here leaves the operation active, where the spec says a
- * failed C_Encrypt (etc.) ends it; hsm.h has no call to abort an operation (see the report). */
+ * A bad argument to a call of an active operation ends that operation, as any failure other
+ * than BUFFER_TOO_SMALL does (5.2). */
 #include "pkcs11/p11.h"
+
+#define OP_ARG(cond, h, kind) \
+    do { \
+        if (!(cond)) { \
+            hsm_op_abort((h), (kind)); \
+            return CKR_ARGUMENTS_BAD; \
+        } \
+    } while (0)
+#define OP_BUF(p, n, h, kind) OP_ARG((p) != NULL || (n) == 0, h, kind)
 
 static CK_RV op_init(CK_SESSION_HANDLE h, hsm_op_kind kind, const CK_MECHANISM *m, CK_OBJECT_HANDLE key)
 {
@@ -19,8 +27,8 @@ static CK_RV oneshot(CK_SESSION_HANDLE h, hsm_op_kind kind, const CK_BYTE *in, C
                      CK_ULONG *outlen)
 {
     P11_LIVE();
-    P11_BUF(in, inlen);
-    P11_ARG(outlen != NULL);
+    OP_BUF(in, inlen, h, kind);
+    OP_ARG(outlen != NULL, h, kind);
     return p11_rv(hsm_op_oneshot(h, kind, p11_in(in), inlen, out, outlen));
 }
 
@@ -29,8 +37,8 @@ static CK_RV update_out(CK_SESSION_HANDLE h, hsm_op_kind kind, const CK_BYTE *in
                         CK_ULONG *outlen)
 {
     P11_LIVE();
-    P11_BUF(in, inlen);
-    P11_ARG(outlen != NULL);
+    OP_BUF(in, inlen, h, kind);
+    OP_ARG(outlen != NULL, h, kind);
     return p11_rv(hsm_op_update(h, kind, p11_in(in), inlen, out, outlen));
 }
 
@@ -38,7 +46,7 @@ static CK_RV update_out(CK_SESSION_HANDLE h, hsm_op_kind kind, const CK_BYTE *in
 static CK_RV update(CK_SESSION_HANDLE h, hsm_op_kind kind, const CK_BYTE *in, CK_ULONG inlen)
 {
     P11_LIVE();
-    P11_BUF(in, inlen);
+    OP_BUF(in, inlen, h, kind);
     return p11_rv(hsm_op_update(h, kind, p11_in(in), inlen, NULL, NULL));
 }
 
@@ -46,7 +54,7 @@ static CK_RV update(CK_SESSION_HANDLE h, hsm_op_kind kind, const CK_BYTE *in, CK
 static CK_RV final(CK_SESSION_HANDLE h, hsm_op_kind kind, CK_BYTE *out, CK_ULONG *outlen)
 {
     P11_LIVE();
-    P11_ARG(outlen != NULL);
+    OP_ARG(outlen != NULL, h, kind);
     return p11_rv(hsm_op_final(h, kind, out, outlen));
 }
 
@@ -157,8 +165,8 @@ P11_EXPORT CK_RV C_Verify(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pData, CK_ULON
                           CK_ULONG ulSignatureLen)
 {
     P11_LIVE();
-    P11_BUF(pData, ulDataLen);
-    P11_BUF(pSignature, ulSignatureLen);
+    OP_BUF(pData, ulDataLen, hSession, HSM_OP_VERIFY);
+    OP_BUF(pSignature, ulSignatureLen, hSession, HSM_OP_VERIFY);
     return p11_rv(hsm_verify(hSession, p11_in(pData), ulDataLen, p11_in(pSignature), ulSignatureLen));
 }
 
@@ -170,6 +178,6 @@ P11_EXPORT CK_RV C_VerifyUpdate(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pPart, C
 P11_EXPORT CK_RV C_VerifyFinal(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pSignature, CK_ULONG ulSignatureLen)
 {
     P11_LIVE();
-    P11_BUF(pSignature, ulSignatureLen);
+    OP_BUF(pSignature, ulSignatureLen, hSession, HSM_OP_VERIFY);
     return p11_rv(hsm_verify_final(hSession, p11_in(pSignature), ulSignatureLen));
 }

@@ -97,11 +97,10 @@ P11_EXPORT CK_RV C_Initialize(CK_VOID_PTR pInitArgs)
         goto out;
     }
     if (g_pid != 0 && g_pid != getpid()) {
-        /* A forked child: the engine state is the parent's copy. Drop it before starting
-         * fresh. FIXME(lead): hsm_finalize() closes the inherited SQLite handles and takes the
-         * engine's locks, which another parent thread may have held at fork time; the engine
-         * needs a "forget without closing" entry point (see the pkcs11 report). */
-        (void)hsm_finalize();
+        /* A forked child: the engine state is the parent's copy. Forget it (without closing
+         * the parent's SQLite handles or taking locks a parent thread may have held) and
+         * start fresh. */
+        hsm_forget_after_fork();
         g_pid = 0;
     }
     char err[512] = "";

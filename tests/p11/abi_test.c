@@ -492,6 +492,7 @@ static void check_bad_session(CK_SESSION_HANDLE h)
     CK_MECHANISM sha = { CKM_SHA256, NULL, 0 };
     CK_MECHANISM aes = { CKM_AES_KEY_GEN, NULL, 0 };
     CK_MECHANISM ec = { CKM_EC_KEY_PAIR_GEN, NULL, 0 };
+    CK_MECHANISM kw = { CKM_AES_KEY_WRAP, NULL, 0 };
     CK_ULONG vlen = 32;
     CK_ATTRIBUTE t[] = { { CKA_VALUE_LEN, &vlen, sizeof vlen } };
 #define BAD(call) assert_rv(call, CKR_SESSION_HANDLE_INVALID)
@@ -524,7 +525,7 @@ static void check_bad_session(CK_SESSION_HANDLE h)
     BAD(f->C_VerifyFinal(h, buf, 64));
     BAD(f->C_GenerateKey(h, &aes, t, 1, &o));
     BAD(f->C_GenerateKeyPair(h, &ec, NULL, 0, NULL, 0, &o, &o2));
-    BAD(f->C_WrapKey(h, &aes, 1, 2, out, &len));
+    BAD(f->C_WrapKey(h, &kw, 1, 2, out, &len));
     BAD(f->C_GenerateRandom(h, buf, 8));
     /* unsupported functions say so only for a real session */
     BAD(f->C_SeedRandom(h, buf, 8));
@@ -600,6 +601,13 @@ static void test_unsupported(void **state)
     assert_rv(f->C_SeedRandom(h, buf, 8), CKR_RANDOM_SEED_NOT_SUPPORTED);
     assert_rv(f->C_GetFunctionStatus(h), CKR_FUNCTION_NOT_PARALLEL);
     assert_rv(f->C_CancelFunction(h), CKR_FUNCTION_NOT_PARALLEL);
+    /* The token must not advertise what these functions refuse. */
+    CK_TOKEN_INFO ti;
+    assert_rv(f->C_GetTokenInfo(g_slot, &ti), CKR_OK);
+    if (ti.flags & CKF_DUAL_CRYPTO_OPERATIONS)
+        fail_msg("the token sets CKF_DUAL_CRYPTO_OPERATIONS, but the dual-function calls are not supported");
+    if (ti.flags & CKF_PROTECTED_AUTHENTICATION_PATH)
+        fail_msg("the token sets CKF_PROTECTED_AUTHENTICATION_PATH, but coffer has none");
 }
 
 /* The length protocol of the list functions passes through (the engine implements it). */

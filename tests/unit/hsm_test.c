@@ -1,0 +1,610 @@
+/* hsm_test.c: the token engine's behaviour through its API (src/hsm/hsm.h): permanent slot ids,
+ * PIN lockout that survives restarts, session and login rules, the attribute rules of PKCS#11
+ * 2.40 section 4, the output-length protocol, context-specific login, wrapping, derivation, and
+ * token objects written by another process seen without re-initializing. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <cmocka.h>
+#include "hsm/hsm.h"
+
+static char dir[256];
+static const uint8_t SO[] = "so-secret", USER[] = "user-pin";
+#define SOL (sizeof SO - 1)
+#define USERL (sizeof USER - 1)
+
+static void write_conf(unsigned tries)
+{
+    char path[300], text[600];
+    snprintf(path, sizeof path, "%s/coffer.conf", dir);
+    snprintf(text, sizeof text,
+             "[store]\ndir = %s/store\n[token]\npbkdf2_iterations = 1000\nuser_pin_max_tries = %u\n"
+             "so_pin_max_tries = %u\n", dir, tries, tries);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+    setenv("COFFER_CONF", path, 1);
+}
+
+static void init_engine(void)
+{
+    char err[256] = "";
+    assert_int_equal(hsm_initialize(err, sizeof err), CF_OK);
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    snprintf(dir, sizeof dir, "/tmp/coffer-hsm-test-XXXXXX");
+    assert_non_null(mkdtemp(dir));
+    write_conf(3);
+    init_engine();
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    if (hsm_is_initialized())
+        hsm_finalize();
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    return system(cmd);
+}
+
+static void label32(uint8_t *l, const char *s)
+{
+    memset(l, ' ', 32);
+    memcpy(l, s, strlen(s));
+}
+
+static CK_SLOT_ID free_slot(void)
+{
+    CK_SLOT_ID s[16];
+    CK_ULONG n = 16;
+    assert_int_equal(hsm_get_slot_list(true, s, &n), CF_OK);
+    for (CK_ULONG i = 0; i < n; i++) {
+        CK_TOKEN_INFO ti;
+        assert_int_equal(hsm_get_token_info(s[i], &ti), CF_OK);
+        if (!(ti.flags & CKF_TOKEN_INITIALIZED))
+            return s[i];
+    }
+    fail();
+    return 0;
+}
+
+/* A fresh token with both PINs; returns its slot. */
+static CK_SLOT_ID make_token(const char *name)
+{
+    uint8_t l[32];
+    label32(l, name);
+    CK_SLOT_ID slot = free_slot();
+    assert_int_equal(hsm_init_token(slot, SO, SOL, l), CF_OK);
+    CK_SESSION_HANDLE s;
+    assert_int_equal(hsm_open_session(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, &s), CF_OK);
+    assert_int_equal(hsm_login(s, CKU_SO, SO, SOL), CF_OK);
+    assert_int_equal(hsm_init_pin(s, USER, USERL), CF_OK);
+    assert_int_equal(hsm_close_session(s), CF_OK);
+    return slot;
+}
+
+static CK_SESSION_HANDLE user_session(CK_SLOT_ID slot)
+{
+    CK_SESSION_HANDLE s;
+    assert_int_equal(hsm_open_session(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, &s), CF_OK);
+    cf_err e = hsm_login(s, CKU_USER, USER, USERL);
+    assert_true(e == CF_OK || e == CF_E_USER_ALREADY_LOGGED_IN);
+    return s;
+}
+
+static void slot_ids_are_permanent(void **state)
+{
+    (void)state;
+    CK_SLOT_ID a = make_token("a");
+    CK_SLOT_ID b = make_token("b");
+    CK_SLOT_ID c = make_token("c");
+    assert_true(a < b && b < c);
+    CK_SLOT_ID f = free_slot();
+    assert_true(f > c);
+    /* re-initializing a keeps its id; deleting b retires b's id */
+    uint8_t l[32];
+    label32(l, "a2");
+    assert_int_equal(hsm_init_token(a, SO, SOL, l), CF_OK);
+    assert_int_equal(hsm_delete_token(b, SO, SOL), CF_OK);
+    hsm_finalize();
+    init_engine();
+    CK_SLOT_ID s[8];
+    CK_ULONG n = 8;
+    assert_int_equal(hsm_get_slot_list(true, s, &n), CF_OK);
+    assert_int_equal(n, 3);
+    assert_int_equal(s[0], a);
+    assert_int_equal(s[1], c);
+    assert_int_equal(s[2], f); /* the free slot did not move either */
+    CK_TOKEN_INFO ti;
+    assert_int_equal(hsm_get_token_info(a, &ti), CF_OK);
+    assert_memory_equal(ti.label, "a2 ", 3);
+    assert_int_equal(hsm_get_token_info(b, &ti), CF_E_SLOT_ID_INVALID);
+    /* length protocol of the slot list */
+    n = 1;
+    assert_int_equal(hsm_get_slot_list(true, s, &n), CF_E_BUFFER_TOO_SMALL);
+    assert_int_equal(n, 3);
+}
+
+static void pin_lockout_persists(void **state)
+{
+    (void)state;
+    CK_SLOT_ID slot = make_token("lock");
+    CK_SESSION_HANDLE s;
+    CK_TOKEN_INFO ti;
+    assert_int_equal(hsm_open_session(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, &s), CF_OK);
+    assert_int_equal(hsm_login(s, CKU_USER, (const uint8_t *)"wrong", 5), CF_E_PIN_INCORRECT);
+    assert_int_equal(hsm_get_token_info(slot, &ti), CF_OK);
+    assert_true(ti.flags & CKF_USER_PIN_COUNT_LOW);
+    assert_false(ti.flags & CKF_USER_PIN_FINAL_TRY);
+    assert_int_equal(hsm_login(s, CKU_USER, (const uint8_t *)"wrong", 5), CF_E_PIN_INCORRECT);
+    assert_int_equal(hsm_get_token_info(slot, &ti), CF_OK);
+    assert_true(ti.flags & CKF_USER_PIN_FINAL_TRY);
+    assert_int_equal(hsm_login(s, CKU_USER, (const uint8_t *)"wrong", 5), CF_E_PIN_LOCKED);
+    assert_int_equal(hsm_login(s, CKU_USER, USER, USERL), CF_E_PIN_LOCKED);
+    /* a restart does not forget */
+    hsm_finalize();
+    init_engine();
+    assert_int_equal(hsm_get_token_info(slot, &ti), CF_OK);
+    assert_true(ti.flags & CKF_USER_PIN_LOCKED);
+    assert_int_equal(hsm_open_session(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, &s), CF_OK);
+    assert_int_equal(hsm_login(s, CKU_USER, USER, USERL), CF_E_PIN_LOCKED);
+    /* the SO sets the user PIN again: unlocked */
+    assert_int_equal(hsm_login(s, CKU_SO, SO, SOL), CF_OK);
+    assert_int_equal(hsm_init_pin(s, USER, USERL), CF_OK);
+    assert_int_equal(hsm_logout(s), CF_OK);
+    assert_int_equal(hsm_login(s, CKU_USER, USER, USERL), CF_OK);
+    assert_int_equal(hsm_get_token_info(slot, &ti), CF_OK);
+    assert_false(ti.flags & (CKF_USER_PIN_LOCKED | CKF_USER_PIN_COUNT_LOW));
+    /* a success resets the count: two failures, a success, two failures do not lock */
+    assert_int_equal(hsm_logout(s), CF_OK);
+    for (int round = 0; round < 2; round++) {
+        assert_int_equal(hsm_login(s, CKU_USER, (const uint8_t *)"bad!", 4), CF_E_PIN_INCORRECT);
+        assert_int_equal(hsm_login(s, CKU_USER, (const uint8_t *)"bad!", 4), CF_E_PIN_INCORRECT);
+        assert_int_equal(hsm_login(s, CKU_USER, USER, USERL), CF_OK);
+        assert_int_equal(hsm_logout(s), CF_OK);
+    }
+    /* the SO PIN locks likewise */
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(hsm_login(s, CKU_SO, (const uint8_t *)"nope", 4), CF_E_PIN_INCORRECT);
+    assert_int_equal(hsm_login(s, CKU_SO, (const uint8_t *)"nope", 4), CF_E_PIN_LOCKED);
+    assert_int_equal(hsm_get_token_info(slot, &ti), CF_OK);
+    assert_true(ti.flags & CKF_SO_PIN_LOCKED);
+    /* PIN length policy */
+    assert_int_equal(hsm_login(s, CKU_USER, USER, USERL), CF_OK);
+    assert_int_equal(hsm_set_pin(s, USER, USERL, (const uint8_t *)"123", 3), CF_E_PIN_LEN_RANGE);
+    assert_int_equal(hsm_set_pin(s, USER, USERL, (const uint8_t *)"new-pin", 7), CF_OK);
+    assert_int_equal(hsm_logout(s), CF_OK);
+    assert_int_equal(hsm_login(s, CKU_USER, USER, USERL), CF_E_PIN_INCORRECT);
+    assert_int_equal(hsm_login(s, CKU_USER, (const uint8_t *)"new-pin", 7), CF_OK);
+}
+
+static void session_rules(void **state)
+{
+    (void)state;
+    CK_SLOT_ID slot = make_token("sess");
+    CK_SESSION_HANDLE ro, rw;
+    CK_SESSION_INFO si;
+    assert_int_equal(hsm_open_session(slot, 0, &ro), CF_E_SESSION_PARALLEL_NOT_SUPPORTED);
+    assert_int_equal(hsm_open_session(slot, CKF_SERIAL_SESSION, &ro), CF_OK);
+    assert_int_equal(hsm_open_session(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, &rw), CF_OK);
+    assert_int_equal(hsm_get_session_info(ro, &si), CF_OK);
+    assert_int_equal(si.state, CKS_RO_PUBLIC_SESSION);
+    /* no SO login while a read-only session exists */
+    assert_int_equal(hsm_login(rw, CKU_SO, SO, SOL), CF_E_SESSION_READ_ONLY_EXISTS);
+    assert_int_equal(hsm_login(ro, CKU_USER, USER, USERL), CF_OK);
+    /* login is per token: every session of the application sees it */
+    assert_int_equal(hsm_get_session_info(rw, &si), CF_OK);
+    assert_int_equal(si.state, CKS_RW_USER_FUNCTIONS);
+    assert_int_equal(hsm_login(rw, CKU_USER, USER, USERL), CF_E_USER_ALREADY_LOGGED_IN);
+    assert_int_equal(hsm_login(rw, CKU_SO, SO, SOL), CF_E_USER_ANOTHER_ALREADY_LOGGED_IN);
+    /* a token object needs a read/write session */
+    CK_OBJECT_CLASS cls = CKO_DATA;
+    CK_BBOOL yes = CK_TRUE;
+    CK_ATTRIBUTE t[] = { { CKA_CLASS, &cls, sizeof cls }, { CKA_TOKEN, &yes, 1 }, { CKA_PRIVATE, &yes, 1 },
+                         { CKA_VALUE, "v", 1 } };
+    CK_OBJECT_HANDLE o, so;
+    assert_int_equal(hsm_create_object(ro, t, 4, &o), CF_E_SESSION_READ_ONLY);
+    assert_int_equal(hsm_create_object(rw, t, 4, &o), CF_OK);
+    /* a session object lives as long as its session */
+    assert_int_equal(hsm_create_object(ro, t, 1, &so), CF_OK);
+    CK_ULONG size;
+    assert_int_equal(hsm_get_object_size(rw, so, &size), CF_OK);
+    assert_int_equal(hsm_close_session(ro), CF_OK);
+    assert_int_equal(hsm_get_object_size(rw, so, &size), CF_E_OBJECT_HANDLE_INVALID);
+    assert_int_equal(hsm_get_session_info(ro, &si), CF_E_SESSION_HANDLE_INVALID);
+    /* private objects vanish at logout */
+    assert_int_equal(hsm_get_object_size(rw, o, &size), CF_OK);
+    assert_int_equal(hsm_logout(rw), CF_OK);
+    assert_int_equal(hsm_get_object_size(rw, o, &size), CF_E_OBJECT_HANDLE_INVALID);
+    assert_int_equal(hsm_logout(rw), CF_E_USER_NOT_LOGGED_IN);
+    /* and a public session cannot make one */
+    assert_int_equal(hsm_create_object(rw, t, 4, &o), CF_E_USER_NOT_LOGGED_IN);
+    /* closing the last session logs out */
+    assert_int_equal(hsm_login(rw, CKU_USER, USER, USERL), CF_OK);
+    assert_int_equal(hsm_close_all_sessions(slot), CF_OK);
+    assert_int_equal(hsm_open_session(slot, CKF_SERIAL_SESSION, &ro), CF_OK);
+    assert_int_equal(hsm_get_session_info(ro, &si), CF_OK);
+    assert_int_equal(si.state, CKS_RO_PUBLIC_SESSION);
+}
+
+static CK_OBJECT_HANDLE aes_key(CK_SESSION_HANDLE s, bool token, bool sensitive, bool extractable, const char *label)
+{
+    CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
+    CK_KEY_TYPE kt = CKK_AES;
+    CK_BBOOL tok = token, sens = sensitive, ext = extractable;
+    uint8_t value[32];
+    for (int i = 0; i < 32; i++)
+        value[i] = (uint8_t)i;
+    CK_ATTRIBUTE t[] = { { CKA_CLASS, &cls, sizeof cls }, { CKA_KEY_TYPE, &kt, sizeof kt },
+                         { CKA_TOKEN, &tok, 1 }, { CKA_SENSITIVE, &sens, 1 }, { CKA_EXTRACTABLE, &ext, 1 },
+                         { CKA_LABEL, (void *)label, strlen(label) }, { CKA_VALUE, value, 32 } };
+    CK_OBJECT_HANDLE h;
+    assert_int_equal(hsm_create_object(s, t, 7, &h), CF_OK);
+    return h;
+}
+
+static void attribute_rules(void **state)
+{
+    (void)state;
+    CK_SLOT_ID slot = make_token("attrs");
+    CK_SESSION_HANDLE s = user_session(slot);
+    CK_OBJECT_HANDLE k = aes_key(s, true, true, false, "k");
+    uint8_t buf[64];
+    CK_ATTRIBUTE get[] = { { CKA_VALUE, buf, sizeof buf }, { CKA_LABEL, buf + 40, 10 } };
+    /* a sensitive value is never revealed; the other attributes still are */
+    assert_int_equal(hsm_get_attribute_value(s, k, get, 2), CF_E_ATTRIBUTE_SENSITIVE);
+    assert_int_equal(get[0].ulValueLen, CK_UNAVAILABLE_INFORMATION);
+    assert_int_equal(get[1].ulValueLen, 1);
+    /* unknown attribute */
+    CK_ATTRIBUTE bad = { CKA_MODULUS, buf, sizeof buf };
+    assert_int_equal(hsm_get_attribute_value(s, k, &bad, 1), CF_E_ATTRIBUTE_TYPE_INVALID);
+    assert_int_equal(bad.ulValueLen, CK_UNAVAILABLE_INFORMATION);
+    /* short buffer: BUFFER_TOO_SMALL and the length unavailable */
+    CK_ATTRIBUTE lab = { CKA_LABEL, buf, 0 };
+    assert_int_equal(hsm_get_attribute_value(s, k, &lab, 1), CF_E_BUFFER_TOO_SMALL);
+    assert_int_equal(lab.ulValueLen, CK_UNAVAILABLE_INFORMATION);
+    /* sticky attributes: SENSITIVE stays TRUE, EXTRACTABLE stays FALSE, by set and by copy */
+    CK_BBOOL f = CK_FALSE, t = CK_TRUE;
+    CK_ATTRIBUTE unsens = { CKA_SENSITIVE, &f, 1 }, ext = { CKA_EXTRACTABLE, &t, 1 };
+    assert_int_equal(hsm_set_attribute_value(s, k, &unsens, 1), CF_E_ATTRIBUTE_READ_ONLY);
+    assert_int_equal(hsm_set_attribute_value(s, k, &ext, 1), CF_E_ATTRIBUTE_READ_ONLY);
+    CK_OBJECT_HANDLE c;
+    assert_int_equal(hsm_copy_object(s, k, &unsens, 1, &c), CF_E_ATTRIBUTE_READ_ONLY);
+    assert_int_equal(hsm_copy_object(s, k, &ext, 1, &c), CF_E_ATTRIBUTE_READ_ONLY);
+    /* read-only by nature */
+    CK_ATTRIBUTE local = { CKA_LOCAL, &t, 1 };
+    assert_int_equal(hsm_set_attribute_value(s, k, &local, 1), CF_E_ATTRIBUTE_READ_ONLY);
+    /* a label may change; the token object keeps it across a restart */
+    CK_ATTRIBUTE relabel = { CKA_LABEL, "renamed", 7 };
+    assert_int_equal(hsm_set_attribute_value(s, k, &relabel, 1), CF_OK);
+    /* a created key is not LOCAL and not ALWAYS_SENSITIVE */
+    CK_BBOOL l = 9, as = 9, ne = 9;
+    CK_ATTRIBUTE flags[] = { { CKA_LOCAL, &l, 1 }, { CKA_ALWAYS_SENSITIVE, &as, 1 }, { CKA_NEVER_EXTRACTABLE, &ne, 1 } };
+    assert_int_equal(hsm_get_attribute_value(s, k, flags, 3), CF_OK);
+    assert_int_equal(l, CK_FALSE);
+    assert_int_equal(as, CK_FALSE);
+    assert_int_equal(ne, CK_FALSE);
+    /* templates */
+    CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
+    CK_KEY_TYPE kt = CKK_AES;
+    CK_OBJECT_HANDLE h;
+    CK_ATTRIBUTE noclass[] = { { CKA_KEY_TYPE, &kt, sizeof kt }, { CKA_VALUE, buf, 16 } };
+    assert_int_equal(hsm_create_object(s, noclass, 2, &h), CF_E_TEMPLATE_INCOMPLETE);
+    CK_ATTRIBUTE novalue[] = { { CKA_CLASS, &cls, sizeof cls }, { CKA_KEY_TYPE, &kt, sizeof kt } };
+    assert_int_equal(hsm_create_object(s, novalue, 2, &h), CF_E_TEMPLATE_INCOMPLETE);
+    CK_ATTRIBUTE badlen[] = { { CKA_CLASS, &cls, sizeof cls }, { CKA_KEY_TYPE, &kt, sizeof kt },
+                              { CKA_VALUE, buf, 17 } };
+    assert_int_equal(hsm_create_object(s, badlen, 3, &h), CF_E_ATTRIBUTE_VALUE_INVALID);
+    CK_ATTRIBUTE badbool[] = { { CKA_CLASS, &cls, sizeof cls }, { CKA_KEY_TYPE, &kt, sizeof kt },
+                               { CKA_VALUE, buf, 16 }, { CKA_TOKEN, buf, 2 } };
+    assert_int_equal(hsm_create_object(s, badbool, 4, &h), CF_E_ATTRIBUTE_VALUE_INVALID);
+    CK_ATTRIBUTE wrongtype[] = { { CKA_CLASS, &cls, sizeof cls }, { CKA_KEY_TYPE, &kt, sizeof kt },
+                                 { CKA_VALUE, buf, 16 }, { CKA_MODULUS, buf, 16 } };
+    assert_int_equal(hsm_create_object(s, wrongtype, 4, &h), CF_E_ATTRIBUTE_TYPE_INVALID);
+    CK_ATTRIBUTE setlocal[] = { { CKA_CLASS, &cls, sizeof cls }, { CKA_KEY_TYPE, &kt, sizeof kt },
+                                { CKA_VALUE, buf, 16 }, { CKA_LOCAL, &t, 1 } };
+    assert_int_equal(hsm_create_object(s, setlocal, 4, &h), CF_E_ATTRIBUTE_READ_ONLY);
+    CK_ATTRIBUTE dup[] = { { CKA_CLASS, &cls, sizeof cls }, { CKA_CLASS, &cls, sizeof cls } };
+    assert_int_equal(hsm_create_object(s, dup, 2, &h), CF_E_TEMPLATE_INCONSISTENT);
+    /* MODIFIABLE, DESTROYABLE, COPYABLE */
+    CK_ATTRIBUTE locked[] = { { CKA_CLASS, &cls, sizeof cls }, { CKA_KEY_TYPE, &kt, sizeof kt },
+                              { CKA_VALUE, buf, 16 }, { CKA_MODIFIABLE, &f, 1 }, { CKA_DESTROYABLE, &f, 1 },
+                              { CKA_COPYABLE, &f, 1 } };
+    assert_int_equal(hsm_create_object(s, locked, 6, &h), CF_OK);
+    assert_int_equal(hsm_set_attribute_value(s, h, &relabel, 1), CF_E_ATTRIBUTE_READ_ONLY);
+    assert_int_equal(hsm_destroy_object(s, h), CF_E_ACTION_PROHIBITED);
+    assert_int_equal(hsm_copy_object(s, h, NULL, 0, &c), CF_E_ACTION_PROHIBITED);
+    /* a generated key is LOCAL, ALWAYS_SENSITIVE, NEVER_EXTRACTABLE, with its mechanism */
+    CK_MECHANISM gen = { CKM_AES_KEY_GEN, NULL, 0 };
+    CK_ULONG len = 32;
+    CK_ATTRIBUTE gt[] = { { CKA_VALUE_LEN, &len, sizeof len } };
+    assert_int_equal(hsm_generate_key(s, &gen, gt, 1, &h), CF_OK);
+    CK_MECHANISM_TYPE km = 0;
+    CK_ATTRIBUTE gget[] = { { CKA_LOCAL, &l, 1 }, { CKA_ALWAYS_SENSITIVE, &as, 1 }, { CKA_NEVER_EXTRACTABLE, &ne, 1 },
+                            { CKA_KEY_GEN_MECHANISM, &km, sizeof km } };
+    assert_int_equal(hsm_get_attribute_value(s, h, gget, 4), CF_OK);
+    assert_true(l == CK_TRUE && as == CK_TRUE && ne == CK_TRUE);
+    assert_int_equal(km, CKM_AES_KEY_GEN);
+    len = 20;
+    assert_int_equal(hsm_generate_key(s, &gen, gt, 1, &h), CF_E_KEY_SIZE_RANGE);
+    /* the token object persists with its attributes, and its secret still works */
+    hsm_finalize();
+    init_engine();
+    s = user_session(slot);
+    CK_ATTRIBUTE find = { CKA_LABEL, "renamed", 7 };
+    CK_OBJECT_HANDLE found[4];
+    CK_ULONG nf = 0;
+    assert_int_equal(hsm_find_objects_init(s, &find, 1), CF_OK);
+    assert_int_equal(hsm_find_objects(s, found, 4, &nf), CF_OK);
+    assert_int_equal(hsm_find_objects_final(s), CF_OK);
+    assert_int_equal(nf, 1);
+    uint8_t iv[16] = { 0 }, pt[16] = "0123456789abcdef", ct[32];
+    CK_MECHANISM cbc = { CKM_AES_CBC, iv, 16 };
+    CK_ULONG ctlen = sizeof ct;
+    assert_int_equal(hsm_op_init(s, HSM_OP_ENCRYPT, &cbc, found[0]), CF_OK);
+    assert_int_equal(hsm_op_oneshot(s, HSM_OP_ENCRYPT, pt, 16, ct, &ctlen), CF_OK);
+    assert_int_equal(ctlen, 16);
+}
+
+static void gen_ec(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE *pub, CK_OBJECT_HANDLE *priv, bool always_auth, bool derive)
+{
+    static const uint8_t p256[] = { 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07 };
+    CK_BBOOL aa = always_auth, dv = derive, f = CK_FALSE;
+    CK_ATTRIBUTE pt[] = { { CKA_EC_PARAMS, (void *)p256, sizeof p256 }, { CKA_DERIVE, &dv, 1 } };
+    CK_ATTRIBUTE st[] = { { CKA_ALWAYS_AUTHENTICATE, &aa, 1 }, { CKA_DERIVE, &dv, 1 }, { CKA_SENSITIVE, &f, 1 },
+                          { CKA_TOKEN, &f, 1 } };
+    CK_MECHANISM m = { CKM_EC_KEY_PAIR_GEN, NULL, 0 };
+    assert_int_equal(hsm_generate_key_pair(s, &m, pt, 2, st, 4, pub, priv), CF_OK);
+}
+
+static void sign_protocols(void **state)
+{
+    (void)state;
+    CK_SLOT_ID slot = make_token("sign");
+    CK_SESSION_HANDLE s = user_session(slot);
+    CK_OBJECT_HANDLE pub, priv;
+    gen_ec(s, &pub, &priv, false, false);
+    CK_MECHANISM m = { CKM_ECDSA_SHA256, NULL, 0 };
+    uint8_t sig[200], sig2[200];
+    CK_ULONG len = 0;
+    /* not initialized, then initialized twice */
+    assert_int_equal(hsm_op_oneshot(s, HSM_OP_SIGN, (const uint8_t *)"x", 1, sig, &len), CF_E_OPERATION_NOT_INITIALIZED);
+    assert_int_equal(hsm_op_init(s, HSM_OP_SIGN, &m, priv), CF_OK);
+    assert_int_equal(hsm_op_init(s, HSM_OP_SIGN, &m, priv), CF_E_OPERATION_ACTIVE);
+    /* NULL buffer: the length, and the operation stays */
+    assert_int_equal(hsm_op_oneshot(s, HSM_OP_SIGN, (const uint8_t *)"msg", 3, NULL, &len), CF_OK);
+    assert_int_equal(len, 64);
+    len = 10;
+    assert_int_equal(hsm_op_oneshot(s, HSM_OP_SIGN, (const uint8_t *)"msg", 3, sig, &len), CF_E_BUFFER_TOO_SMALL);
+    assert_int_equal(len, 64);
+    len = sizeof sig;
+    assert_int_equal(hsm_op_oneshot(s, HSM_OP_SIGN, (const uint8_t *)"msg", 3, sig, &len), CF_OK);
+    assert_int_equal(len, 64);
+    /* the operation ended */
+    assert_int_equal(hsm_op_oneshot(s, HSM_OP_SIGN, (const uint8_t *)"msg", 3, sig, &len), CF_E_OPERATION_NOT_INITIALIZED);
+    /* multi-part gives a signature the one-shot verify accepts, and vice versa */
+    assert_int_equal(hsm_op_init(s, HSM_OP_SIGN, &m, priv), CF_OK);
+    assert_int_equal(hsm_op_update(s, HSM_OP_SIGN, (const uint8_t *)"m", 1, NULL, NULL), CF_OK);
+    assert_int_equal(hsm_op_update(s, HSM_OP_SIGN, (const uint8_t *)"sg", 2, NULL, NULL), CF_OK);
+    len = sizeof sig2;
+    assert_int_equal(hsm_op_final(s, HSM_OP_SIGN, sig2, &len), CF_OK);
+    assert_int_equal(hsm_op_init(s, HSM_OP_VERIFY, &m, pub), CF_OK);
+    assert_int_equal(hsm_verify(s, (const uint8_t *)"msg", 3, sig2, 64), CF_OK);
+    assert_int_equal(hsm_op_init(s, HSM_OP_VERIFY, &m, pub), CF_OK);
+    assert_int_equal(hsm_op_update(s, HSM_OP_VERIFY, (const uint8_t *)"ms", 2, NULL, NULL), CF_OK);
+    assert_int_equal(hsm_op_update(s, HSM_OP_VERIFY, (const uint8_t *)"g", 1, NULL, NULL), CF_OK);
+    assert_int_equal(hsm_verify_final(s, sig, 64), CF_OK);
+    sig[5] ^= 1;
+    assert_int_equal(hsm_op_init(s, HSM_OP_VERIFY, &m, pub), CF_OK);
+    assert_int_equal(hsm_verify(s, (const uint8_t *)"msg", 3, sig, 64), CF_E_SIGNATURE_INVALID);
+    assert_int_equal(hsm_op_init(s, HSM_OP_VERIFY, &m, pub), CF_OK);
+    assert_int_equal(hsm_verify(s, (const uint8_t *)"msg", 3, sig, 63), CF_E_SIGNATURE_LEN_RANGE);
+    /* wrong key for the mechanism or the function */
+    CK_MECHANISM rsa = { CKM_SHA256_RSA_PKCS, NULL, 0 };
+    assert_int_equal(hsm_op_init(s, HSM_OP_SIGN, &rsa, priv), CF_E_KEY_TYPE_INCONSISTENT);
+    assert_int_equal(hsm_op_init(s, HSM_OP_SIGN, &m, pub), CF_E_KEY_TYPE_INCONSISTENT);
+    CK_MECHANISM bogus = { 0x7fffffffUL, NULL, 0 };
+    assert_int_equal(hsm_op_init(s, HSM_OP_SIGN, &bogus, priv), CF_E_MECHANISM_INVALID);
+    assert_int_equal(hsm_op_init(s, HSM_OP_SIGN, &m, 0xdeadUL), CF_E_KEY_HANDLE_INVALID);
+    CK_BBOOL f = CK_FALSE;
+    CK_ATTRIBUTE nosign = { CKA_SIGN, &f, 1 };
+    assert_int_equal(hsm_set_attribute_value(s, priv, &nosign, 1), CF_OK);
+    assert_int_equal(hsm_op_init(s, HSM_OP_SIGN, &m, priv), CF_E_KEY_FUNCTION_NOT_PERMITTED);
+
+    /* CKA_ALWAYS_AUTHENTICATE: each use needs a context-specific login */
+    CK_OBJECT_HANDLE apub, apriv;
+    gen_ec(s, &apub, &apriv, true, false);
+    assert_int_equal(hsm_op_init(s, HSM_OP_SIGN, &m, apriv), CF_OK);
+    len = sizeof sig;
+    assert_int_equal(hsm_op_oneshot(s, HSM_OP_SIGN, (const uint8_t *)"msg", 3, sig, &len), CF_E_USER_NOT_LOGGED_IN);
+    assert_int_equal(hsm_op_init(s, HSM_OP_SIGN, &m, apriv), CF_OK);
+    assert_int_equal(hsm_login(s, CKU_CONTEXT_SPECIFIC, (const uint8_t *)"bad!", 4), CF_E_PIN_INCORRECT);
+    assert_int_equal(hsm_login(s, CKU_CONTEXT_SPECIFIC, USER, USERL), CF_OK);
+    assert_int_equal(hsm_op_oneshot(s, HSM_OP_SIGN, (const uint8_t *)"msg", 3, sig, &len), CF_OK);
+    assert_int_equal(hsm_login(s, CKU_CONTEXT_SPECIFIC, USER, USERL), CF_E_OPERATION_NOT_INITIALIZED);
+}
+
+static void wrap_and_derive(void **state)
+{
+    (void)state;
+    CK_SLOT_ID slot = make_token("wrap");
+    CK_SESSION_HANDLE s = user_session(slot);
+    CK_OBJECT_HANDLE kek = aes_key(s, false, true, false, "kek");
+    CK_OBJECT_HANDLE locked = aes_key(s, false, true, false, "locked");
+    CK_OBJECT_HANDLE open = aes_key(s, false, false, true, "open");
+    CK_MECHANISM kw = { CKM_AES_KEY_WRAP, NULL, 0 };
+    uint8_t wrapped[64];
+    CK_ULONG wl = sizeof wrapped;
+    assert_int_equal(hsm_wrap_key(s, &kw, kek, locked, wrapped, &wl), CF_E_KEY_UNEXTRACTABLE);
+    wl = 0;
+    assert_int_equal(hsm_wrap_key(s, &kw, kek, open, NULL, &wl), CF_OK);
+    assert_int_equal(wl, 40);
+    wl = sizeof wrapped;
+    assert_int_equal(hsm_wrap_key(s, &kw, kek, open, wrapped, &wl), CF_OK);
+    CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
+    CK_KEY_TYPE kt = CKK_AES;
+    CK_BBOOL f = CK_FALSE, t = CK_TRUE;
+    CK_ATTRIBUTE ut[] = { { CKA_CLASS, &cls, sizeof cls }, { CKA_KEY_TYPE, &kt, sizeof kt }, { CKA_SENSITIVE, &f, 1 },
+                          { CKA_EXTRACTABLE, &t, 1 } };
+    CK_OBJECT_HANDLE un;
+    assert_int_equal(hsm_unwrap_key(s, &kw, kek, wrapped, wl, ut, 4, &un), CF_OK);
+    uint8_t v[32];
+    CK_ATTRIBUTE get = { CKA_VALUE, v, sizeof v };
+    assert_int_equal(hsm_get_attribute_value(s, un, &get, 1), CF_OK);
+    for (int i = 0; i < 32; i++)
+        assert_int_equal(v[i], i);
+    wrapped[3] ^= 1;
+    assert_int_equal(hsm_unwrap_key(s, &kw, kek, wrapped, wl, ut, 4, &un), CF_E_WRAPPED_KEY_INVALID);
+    /* WRAP_WITH_TRUSTED needs a trusted wrapping key */
+    CK_ATTRIBUTE wwt = { CKA_WRAP_WITH_TRUSTED, &t, 1 };
+    assert_int_equal(hsm_set_attribute_value(s, open, &wwt, 1), CF_OK);
+    wl = sizeof wrapped;
+    assert_int_equal(hsm_wrap_key(s, &kw, kek, open, wrapped, &wl), CF_E_KEY_NOT_WRAPPABLE);
+    /* only the SO may mark a key trusted */
+    CK_ATTRIBUTE trusted = { CKA_TRUSTED, &t, 1 };
+    assert_int_equal(hsm_set_attribute_value(s, kek, &trusted, 1), CF_E_ATTRIBUTE_READ_ONLY);
+
+    /* ECDH: both sides derive the same secret */
+    CK_OBJECT_HANDLE apub, apriv, bpub, bpriv;
+    gen_ec(s, &apub, &apriv, false, true);
+    gen_ec(s, &bpub, &bpriv, false, true);
+    uint8_t pa[80], pb[80];
+    CK_ATTRIBUTE ga = { CKA_EC_POINT, pa, sizeof pa }, gb = { CKA_EC_POINT, pb, sizeof pb };
+    assert_int_equal(hsm_get_attribute_value(s, apub, &ga, 1), CF_OK);
+    assert_int_equal(hsm_get_attribute_value(s, bpub, &gb, 1), CF_OK);
+    CK_ECDH1_DERIVE_PARAMS da = { CKD_NULL, 0, NULL, gb.ulValueLen, pb }, db = { CKD_NULL, 0, NULL, ga.ulValueLen, pa };
+    CK_MECHANISM ma = { CKM_ECDH1_DERIVE, &da, sizeof da }, mb = { CKM_ECDH1_DERIVE, &db, sizeof db };
+    CK_KEY_TYPE gk = CKK_GENERIC_SECRET;
+    CK_ATTRIBUTE dt[] = { { CKA_CLASS, &cls, sizeof cls }, { CKA_KEY_TYPE, &gk, sizeof gk }, { CKA_SENSITIVE, &f, 1 },
+                          { CKA_EXTRACTABLE, &t, 1 } };
+    CK_OBJECT_HANDLE ka, kb;
+    assert_int_equal(hsm_derive_key(s, &ma, apriv, dt, 4, &ka), CF_OK);
+    assert_int_equal(hsm_derive_key(s, &mb, bpriv, dt, 4, &kb), CF_OK);
+    uint8_t sa[64], sb[64];
+    CK_ATTRIBUTE va = { CKA_VALUE, sa, sizeof sa }, vb = { CKA_VALUE, sb, sizeof sb };
+    assert_int_equal(hsm_get_attribute_value(s, ka, &va, 1), CF_OK);
+    assert_int_equal(hsm_get_attribute_value(s, kb, &vb, 1), CF_OK);
+    assert_int_equal(va.ulValueLen, 32);
+    assert_memory_equal(sa, sb, 32);
+    /* a key without CKA_DERIVE cannot */
+    CK_OBJECT_HANDLE cpub, cpriv;
+    gen_ec(s, &cpub, &cpriv, false, false);
+    assert_int_equal(hsm_derive_key(s, &ma, cpriv, dt, 4, &ka), CF_E_KEY_FUNCTION_NOT_PERMITTED);
+}
+
+/* Another process adds token objects while this one stays initialized: a new search sees them. */
+static void other_process_objects(void **state)
+{
+    (void)state;
+    CK_SLOT_ID slot = make_token("multi");
+    int go[2];
+    assert_int_equal(pipe(go), 0);
+    hsm_finalize(); /* fork with no open store; the parent starts again right after */
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        char b;
+        if (read(go[0], &b, 1) != 1)
+            _exit(2);
+        char err[256];
+        if (hsm_initialize(err, sizeof err) != CF_OK)
+            _exit(3);
+        CK_SESSION_HANDLE s;
+        if (hsm_open_session(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, &s) != CF_OK ||
+            hsm_login(s, CKU_USER, USER, USERL) != CF_OK)
+            _exit(4);
+        for (int i = 0; i < 20; i++) {
+            CK_OBJECT_CLASS cls = CKO_DATA;
+            CK_BBOOL t = CK_TRUE;
+            char label[16];
+            snprintf(label, sizeof label, "child-%d", i);
+            CK_ATTRIBUTE tt[] = { { CKA_CLASS, &cls, sizeof cls }, { CKA_TOKEN, &t, 1 },
+                                  { CKA_LABEL, label, strlen(label) }, { CKA_VALUE, label, strlen(label) } };
+            CK_OBJECT_HANDLE h;
+            if (hsm_create_object(s, tt, 4, &h) != CF_OK)
+                _exit(5);
+        }
+        hsm_finalize();
+        _exit(0);
+    }
+    init_engine();
+    CK_SESSION_HANDLE s = user_session(slot);
+    CK_OBJECT_CLASS cls = CKO_DATA;
+    CK_ATTRIBUTE ft = { CKA_CLASS, &cls, sizeof cls };
+    CK_OBJECT_HANDLE found[64];
+    CK_ULONG n = 0;
+    assert_int_equal(hsm_find_objects_init(s, &ft, 1), CF_OK);
+    assert_int_equal(hsm_find_objects(s, found, 64, &n), CF_OK);
+    assert_int_equal(hsm_find_objects_final(s), CF_OK);
+    assert_int_equal(n, 0);
+    assert_int_equal(write(go[1], "g", 1), 1);
+    int st;
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 0);
+    assert_int_equal(hsm_find_objects_init(s, &ft, 1), CF_OK);
+    assert_int_equal(hsm_find_objects(s, found, 64, &n), CF_OK);
+    assert_int_equal(hsm_find_objects_final(s), CF_OK);
+    assert_int_equal(n, 20);
+    /* and by label through the index */
+    CK_ATTRIBUTE byl = { CKA_LABEL, "child-7", 7 };
+    assert_int_equal(hsm_find_objects_init(s, &byl, 1), CF_OK);
+    assert_int_equal(hsm_find_objects(s, found, 64, &n), CF_OK);
+    assert_int_equal(hsm_find_objects_final(s), CF_OK);
+    assert_int_equal(n, 1);
+    uint8_t v[16];
+    CK_ATTRIBUTE gv = { CKA_VALUE, v, sizeof v };
+    assert_int_equal(hsm_get_attribute_value(s, found[0], &gv, 1), CF_OK);
+    assert_int_equal(gv.ulValueLen, 7);
+    assert_memory_equal(v, "child-7", 7);
+}
+
+static void config_errors_name_the_line(void **state)
+{
+    (void)state;
+    hsm_finalize();
+    char path[300];
+    snprintf(path, sizeof path, "%s/bad.conf", dir);
+    FILE *f = fopen(path, "w");
+    fputs("[store]\ndir = /tmp/x\n[token]\nuser_pin_max_tries = many\n", f);
+    fclose(f);
+    setenv("COFFER_CONF", path, 1);
+    char err[512] = "";
+    assert_int_equal(hsm_initialize(err, sizeof err), CF_E_CONFIG);
+    assert_non_null(strstr(err, "bad.conf:4:"));
+    assert_non_null(strstr(err, "user_pin_max_tries"));
+    f = fopen(path, "w");
+    fputs("[store]\ndirectory = /tmp/x\n", f);
+    fclose(f);
+    assert_int_equal(hsm_initialize(err, sizeof err), CF_E_CONFIG);
+    assert_non_null(strstr(err, "bad.conf:2:"));
+    assert_non_null(strstr(err, "directory"));
+    write_conf(3);
+    init_engine();
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(slot_ids_are_permanent, setup, teardown),
+        cmocka_unit_test_setup_teardown(pin_lockout_persists, setup, teardown),
+        cmocka_unit_test_setup_teardown(session_rules, setup, teardown),
+        cmocka_unit_test_setup_teardown(attribute_rules, setup, teardown),
+        cmocka_unit_test_setup_teardown(sign_protocols, setup, teardown),
+        cmocka_unit_test_setup_teardown(wrap_and_derive, setup, teardown),
+        cmocka_unit_test_setup_teardown(other_process_objects, setup, teardown),
+        cmocka_unit_test_setup_teardown(config_errors_name_the_line, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
