@@ -45,6 +45,10 @@ cf_err hsm_set_pin(CK_SESSION_HANDLE s, const uint8_t *old, size_t oldlen, const
 /* coffer extension: deletes a token and everything in it (SO PIN required); its slot id is retired. */
 cf_err hsm_delete_token(CK_SLOT_ID slot, const uint8_t *so_pin, size_t pinlen);
 
+/* coffer extension: how many consecutive wrong PINs (CKU_USER or CKU_SO) the token still accepts
+ * before it locks; CK_UNAVAILABLE_INFORMATION when there is no limit. */
+cf_err hsm_pin_tries_left(CK_SLOT_ID slot, CK_USER_TYPE user, CK_ULONG *left);
+
 /* ---- sessions and login ---------------------------------------------------------------- */
 cf_err hsm_open_session(CK_SLOT_ID slot, CK_FLAGS flags, CK_SESSION_HANDLE *out);
 cf_err hsm_close_session(CK_SESSION_HANDLE s);

@@ -160,3 +160,21 @@ cf_err hsm_get_mechanism_info(CK_SLOT_ID slot, CK_MECHANISM_TYPE type, CK_MECHAN
     info->flags = m->flags | CKF_HW;
     return CF_OK;
 }
+
+cf_err hsm_pin_tries_left(CK_SLOT_ID slot, CK_USER_TYPE user, CK_ULONG *left)
+{
+    CF_ENSURE(g.initialized, CF_E_NOT_INITIALIZED);
+    CF_ENSURE(user == CKU_USER || user == CKU_SO, CF_E_USER_TYPE_INVALID);
+    CF_TRY(hsm_sync_if_changed());
+    pthread_rwlock_rdlock(&g.lock);
+    hsm_token *t = hsm_token_get(slot);
+    cf_err rv = t ? CF_OK : CF_E_SLOT_ID_INVALID;
+    if (t) {
+        cf_pin_who who = user == CKU_SO ? CF_PIN_SO : CF_PIN_USER;
+        uint32_t max = who == CF_PIN_SO ? g.cfg.so_pin_max_tries : g.cfg.user_pin_max_tries;
+        uint32_t fails = t->rec.fails[who];
+        *left = max == 0 ? CK_UNAVAILABLE_INFORMATION : fails >= max ? 0 : max - fails;
+    }
+    pthread_rwlock_unlock(&g.lock);
+    return rv;
+}

@@ -84,3 +84,14 @@ P11_EXPORT CK_RV coffer_delete_token(CK_SLOT_ID slot, CK_UTF8CHAR_PTR so_pin, CK
     P11_BUF(so_pin, len);
     return p11_rv(hsm_delete_token(slot, p11_in(so_pin), len));
 }
+
+/* coffer extension: wrong PINs (CKU_USER or CKU_SO) the token still accepts before it locks, or
+ * CK_UNAVAILABLE_INFORMATION without a limit. PKCS#11 itself only offers the COUNT_LOW /
+ * FINAL_TRY / LOCKED flags; the CLI uses this to say how many attempts are left. */
+P11_EXPORT CK_RV coffer_pin_tries_left(CK_SLOT_ID slot, CK_USER_TYPE user, CK_ULONG_PTR left);
+P11_EXPORT CK_RV coffer_pin_tries_left(CK_SLOT_ID slot, CK_USER_TYPE user, CK_ULONG_PTR left)
+{
+    P11_LIVE();
+    P11_ARG(left != NULL);
+    return p11_rv(hsm_pin_tries_left(slot, user, left));
+}

@@ -682,7 +682,7 @@ static void test_exports(void **state)
         }
     }
     free(img);
-    assert_int_equal(exported, 68 + 1);   /* the 2.40 functions and coffer_delete_token */
+    assert_int_equal(exported, 68 + 2);   /* the 2.40 functions, coffer_delete_token, coffer_pin_tries_left */
 }
 
 int main(void)

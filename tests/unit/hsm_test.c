@@ -147,9 +147,14 @@ static void pin_lockout_persists(void **state)
     assert_int_equal(hsm_get_token_info(slot, &ti), CF_OK);
     assert_true(ti.flags & CKF_USER_PIN_COUNT_LOW);
     assert_false(ti.flags & CKF_USER_PIN_FINAL_TRY);
+    CK_ULONG left = 0;
+    assert_int_equal(hsm_pin_tries_left(slot, CKU_USER, &left), CF_OK);
+    assert_int_equal(left, 2);
     assert_int_equal(hsm_login(s, CKU_USER, (const uint8_t *)"wrong", 5), CF_E_PIN_INCORRECT);
     assert_int_equal(hsm_get_token_info(slot, &ti), CF_OK);
     assert_true(ti.flags & CKF_USER_PIN_FINAL_TRY);
+    assert_int_equal(hsm_pin_tries_left(slot, CKU_USER, &left), CF_OK);
+    assert_int_equal(left, 1);
     assert_int_equal(hsm_login(s, CKU_USER, (const uint8_t *)"wrong", 5), CF_E_PIN_LOCKED);
     assert_int_equal(hsm_login(s, CKU_USER, USER, USERL), CF_E_PIN_LOCKED);
     /* a restart does not forget */
