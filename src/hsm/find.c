@@ -85,7 +85,7 @@ cf_err hsm_find_objects_init(CK_SESSION_HANDLE h, const CK_ATTRIBUTE *tmpl, CK_U
                 rv = consider(s, tok->by_store_id.vals[i], &t, &l);
         CF_GUARD(rv);
     }
-    if (want_session) {
+    if (want_session && g.session_objects) {
         for (size_t i = 0; i < g.objects.cap && rv == CF_OK; i++) {
             hsm_object *o = g.objects.keys[i] ? g.objects.vals[i] : NULL;
             if (o && !o->is_token)

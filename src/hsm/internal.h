@@ -90,6 +90,7 @@ typedef struct {
     hsm_map sessions;              /* handle -> hsm_session* */
     hsm_map objects;               /* handle -> hsm_object* */
     uint64_t next_session, next_object;
+    size_t session_objects;        /* how many objects are session objects (find skips the scan at 0) */
 } hsm_state;
 
 extern hsm_state g;
@@ -131,6 +132,8 @@ cf_err hsm_object_persist_done(hsm_object *o);
 cf_err hsm_check_new_object(hsm_session *s, const hsm_attrs *a);
 void hsm_token_logout(hsm_token *t);
 bool hsm_attr_so_only_true(CK_ATTRIBUTE_TYPE type);
+/* Registers a token object read from the store (takes ownership of attrs). */
+cf_err hsm_object_adopt(hsm_token *t, int64_t id, int64_t seq, cf_attr *attrs, size_t n);
 /* Loads a token object from the store (new or changed). */
 cf_err hsm_object_load(hsm_token *t, int64_t id);
 

@@ -26,6 +26,8 @@ void hsm_object_free(hsm_object *o)
 {
     if (!o)
         return;
+    if (o->owner)
+        g.session_objects--;
     hsm_attrs_free(&o->attrs);
     hsm_attrs *sc = sealed_copy(o);
     if (sc) {
@@ -176,6 +178,30 @@ static cf_err reload(hsm_object *o)
     return CF_OK;
 }
 
+cf_err hsm_object_adopt(hsm_token *t, int64_t id, int64_t seq, cf_attr *attrs, size_t n)
+{
+    hsm_object *o = hsm_object_new(t->slot);
+    if (!o) {
+        cf_attrs_free(attrs, n);
+        return CF_E_NOMEM;
+    }
+    o->store_id = id;
+    o->seq = seq;
+    o->attrs = (hsm_attrs){ attrs, n, n };
+    hsm_object_cache_class(o);
+    o->is_token = true;
+    o->handle = g.next_object++;
+    cf_err rv = hsm_map_put(&g.objects, o->handle, o);
+    if (rv == CF_OK) {
+        rv = hsm_map_put(&t->by_store_id, (uint64_t)id, o);
+        if (rv != CF_OK)
+            hsm_map_del(&g.objects, o->handle);
+    }
+    if (rv != CF_OK)
+        hsm_object_free(o);
+    return rv;
+}
+
 cf_err hsm_object_load(hsm_token *t, int64_t id)
 {
     hsm_object *o = hsm_map_get(&t->by_store_id, (uint64_t)id);
@@ -224,11 +250,13 @@ cf_err hsm_object_add(hsm_session *s, hsm_object *o, CK_OBJECT_HANDLE *out)
             (void)cf_store_obj_delete(g.store, o->store_id);
             goto out;
         }
-    } else {
-        o->owner = s->handle;
     }
     o->handle = g.next_object++;
     rv = hsm_map_put(&g.objects, o->handle, o);
+    if (rv == CF_OK && !o->is_token) {
+        o->owner = s->handle;
+        g.session_objects++;
+    }
     if (rv != CF_OK) {
         if (o->is_token) {
             hsm_map_del(&t->by_store_id, (uint64_t)o->store_id);

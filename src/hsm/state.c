@@ -142,11 +142,22 @@ static cf_err token_sync(hsm_token *t)
     return rv;
 }
 
+static cf_err load_one(void *ctx, int64_t id, int64_t seq, cf_attr *attrs, size_t n)
+{
+    hsm_token *t = ctx;
+    if (hsm_map_get(&t->by_store_id, (uint64_t)id)) {
+        cf_attrs_free(attrs, n);
+        return CF_OK;
+    }
+    return hsm_object_adopt(t, id, seq, attrs, n);
+}
+
 cf_err hsm_token_load(hsm_token *t)
 {
     if (t->loaded)
         return CF_OK;
-    CF_TRY(token_sync(t));
+    /* first load: every record in one query; later changes go through token_sync */
+    CF_TRY(cf_store_obj_load_all(g.store, t->slot, load_one, t));
     t->loaded = true;
     return CF_OK;
 }

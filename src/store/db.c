@@ -74,8 +74,52 @@ void st_rollback(cf_store *s)
 
 cf_err st_prepare(cf_store *s, const char *sql, sqlite3_stmt **st)
 {
-    int rc = sqlite3_prepare_v2(s->db, sql, -1, st, NULL);
-    return rc == SQLITE_OK ? CF_OK : st_fail(s, rc, "prepare");
+    int free_slot = -1;
+    for (int i = 0; i < ST_CACHE; i++) {
+        if (!s->cache[i].sql) {
+            if (free_slot < 0)
+                free_slot = i;
+        } else if (!s->cache[i].busy && strcmp(s->cache[i].sql, sql) == 0) {
+            s->cache[i].busy = true;
+            *st = s->cache[i].st;
+            return CF_OK;
+        }
+    }
+    int rc = sqlite3_prepare_v3(s->db, sql, -1, free_slot >= 0 ? SQLITE_PREPARE_PERSISTENT : 0, st, NULL);
+    if (rc != SQLITE_OK)
+        return st_fail(s, rc, "prepare");
+    if (free_slot >= 0 && (s->cache[free_slot].sql = strdup(sql)) != NULL) {
+        s->cache[free_slot].st = *st;
+        s->cache[free_slot].busy = true;
+    }
+    return CF_OK;
+}
+
+void st_done(cf_store *s, sqlite3_stmt *st)
+{
+    if (!st)
+        return;
+    for (int i = 0; i < ST_CACHE; i++) {
+        if (s->cache[i].st == st && s->cache[i].sql) {
+            sqlite3_reset(st);
+            sqlite3_clear_bindings(st);
+            s->cache[i].busy = false;
+            return;
+        }
+    }
+    sqlite3_finalize(st);
+}
+
+void st_cache_free(cf_store *s)
+{
+    for (int i = 0; i < ST_CACHE; i++) {
+        if (s->cache[i].sql) {
+            sqlite3_finalize(s->cache[i].st);
+            free(s->cache[i].sql);
+            s->cache[i].sql = NULL;
+            s->cache[i].st = NULL;
+        }
+    }
 }
 
 cf_err st_bind_i64(cf_store *s, sqlite3_stmt *st, int i, int64_t v)
@@ -136,7 +180,7 @@ static cf_err query_i64(cf_store *s, const char *sql, int64_t *v, const char *wh
     CF_CHECK(row, CF_E_STORE);
     *v = sqlite3_column_int64(st, 0);
 out:
-    sqlite3_finalize(st);
+    st_done(s, st);
     return rv;
 }
 
@@ -155,7 +199,7 @@ cf_err st_meta_get(cf_store *s, const char *key, int64_t *v)
     }
     *v = sqlite3_column_int64(st, 0);
 out:
-    sqlite3_finalize(st);
+    st_done(s, st);
     return rv;
 }
 
@@ -169,7 +213,7 @@ cf_err st_meta_set(cf_store *s, const char *key, int64_t v)
     CF_GUARD(st_step_done(s, st, "write meta"));
     CF_CHECK(sqlite3_changes(s->db) == 1, CF_E_STORE_CORRUPT);
 out:
-    sqlite3_finalize(st);
+    st_done(s, st);
     return rv;
 }
 
@@ -297,7 +341,7 @@ cf_err cf_store_open(const char *dir, cf_store **out)
     if (rv == CF_OK && (!row || sqlite3_column_text(st, 0) == NULL
                         || strcmp((const char *)sqlite3_column_text(st, 0), "wal") != 0))
         cf_warn("store: %s: WAL mode not available, concurrent access will be slower", path);
-    sqlite3_finalize(st);
+    st_done(s, st);
     st = NULL;
     CF_GUARD(rv);
     CF_GUARD(st_exec(s, "PRAGMA foreign_keys=ON; PRAGMA synchronous=NORMAL", "pragmas"));
@@ -305,7 +349,7 @@ cf_err cf_store_open(const char *dir, cf_store **out)
     CF_GUARD(query_i64(s, "PRAGMA data_version", &s->data_version, "data version"));
     *out = s;
 out:
-    sqlite3_finalize(st);
+    st_done(s, st);
     free(path);
     if (rv != CF_OK)
         cf_store_close(s);
@@ -317,6 +361,7 @@ void cf_store_close(cf_store *s)
     if (!s)
         return;
     if (s->db) {
+        st_cache_free(s);
         int rc = sqlite3_close(s->db);
         if (rc != SQLITE_OK)
             cf_error("store: close: %s", sqlite3_errstr(rc));

@@ -57,7 +57,7 @@ static cf_err write_object(cf_store *s, int64_t id, const cf_attr *a, size_t n,
     CF_GUARD(st_step_done(s, st, "write object"));
     CF_CHECK(sqlite3_changes(s->db) == 1, CF_E_NOT_FOUND);
 out:
-    sqlite3_finalize(st);
+    st_done(s, st);
     cf_writer_free(&w);
     return rv;
 }
@@ -73,7 +73,7 @@ static cf_err token_exists(cf_store *s, uint64_t slot)
     CF_GUARD(st_step_row(s, st, &row, "read token"));
     CF_CHECK(row, CF_E_SLOT_ID_INVALID);
 out:
-    sqlite3_finalize(st);
+    st_done(s, st);
     return rv;
 }
 
@@ -93,13 +93,13 @@ cf_err cf_store_obj_insert(cf_store *s, uint64_t slot, const cf_attr *a, size_t 
     CF_GUARD(st_bind_i64(s, st, 1, (int64_t)slot));
     CF_GUARD(st_step_done(s, st, "insert object"));
     oid = sqlite3_last_insert_rowid(s->db);
-    sqlite3_finalize(st);
+    st_done(s, st);
     st = NULL;
     CF_GUARD(write_object(s, oid, a, n, dk));
     CF_GUARD(st_commit(s));
     *id = oid;
 out:
-    sqlite3_finalize(st);
+    st_done(s, st);
     if (rv != CF_OK)
         st_rollback(s);
     st_unlock(s);
@@ -134,11 +134,11 @@ cf_err cf_store_obj_delete(cf_store *s, int64_t id)
     CF_GUARD(st_bind_i64(s, st, 1, id));
     CF_GUARD(st_step_done(s, st, "delete object"));
     CF_CHECK(sqlite3_changes(s->db) == 1, CF_E_NOT_FOUND);
-    sqlite3_finalize(st);
+    st_done(s, st);
     st = NULL;
     CF_GUARD(st_commit(s));
 out:
-    sqlite3_finalize(st);
+    st_done(s, st);
     if (rv != CF_OK)
         st_rollback(s);
     st_unlock(s);
@@ -179,11 +179,45 @@ cf_err cf_store_obj_scan(cf_store *s, uint64_t slot, cf_store_scan_fn fn, void *
         len++;
     }
 out:
-    sqlite3_finalize(st);
+    st_done(s, st);
     st_unlock(s);
     for (size_t i = 0; rv == CF_OK && i < len; i++)
         rv = fn(ctx, v[i].id, v[i].seq);
     free(v);
+    return rv;
+}
+
+cf_err cf_store_obj_load_all(cf_store *s, uint64_t slot, cf_store_load_fn fn, void *ctx)
+{
+    CF_ENSURE(s && fn, CF_E_ARGS);
+    if (slot > INT64_MAX)
+        return CF_OK;
+    sqlite3_stmt *st = NULL;
+    bool row;
+    cf_err rv;
+    /* fn runs with the store mutex held: it must not call back into the store */
+    st_lock(s);
+    CF_GUARD(st_prepare(s, "SELECT id, seq, record FROM objects WHERE slot = ?1 ORDER BY id", &st));
+    CF_GUARD(st_bind_i64(s, st, 1, (int64_t)slot));
+    for (;;) {
+        CF_GUARD(st_step_row(s, st, &row, "load objects"));
+        if (!row)
+            break;
+        int64_t id = sqlite3_column_int64(st, 0);
+        const void *p = sqlite3_column_blob(st, 2);
+        int len = sqlite3_column_bytes(st, 2);
+        cf_reader r = cf_reader_init(p, len > 0 ? (size_t)len : 0);
+        cf_attr *a = NULL;
+        size_t n = 0;
+        rv = cf_store_record_decode(&r, &a, &n);
+        if (rv == CF_E_STORE_CORRUPT)
+            cf_error("store: object %lld: record corrupt", (long long)id);
+        CF_GUARD(rv);
+        CF_GUARD(fn(ctx, id, sqlite3_column_int64(st, 1), a, n));
+    }
+out:
+    st_done(s, st);
+    st_unlock(s);
     return rv;
 }
 
@@ -208,7 +242,7 @@ cf_err cf_store_obj_load(cf_store *s, int64_t id, cf_attr **out, size_t *n, int6
     if (seq)
         *seq = sqlite3_column_int64(st, 0);
 out:
-    sqlite3_finalize(st);
+    st_done(s, st);
     st_unlock(s);
     return rv;
 }
@@ -265,7 +299,7 @@ cf_err cf_store_obj_find(cf_store *s, uint64_t slot, const uint8_t *ckid, size_t
     *n = len;
     v = NULL;
 out:
-    sqlite3_finalize(st);
+    st_done(s, st);
     st_unlock(s);
     free(v);
     return rv;

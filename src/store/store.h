@@ -110,6 +110,10 @@ cf_err cf_store_obj_delete(cf_store *s, int64_t id);   /* NOT_FOUND if absent */
  * every update), in id order. fn returning non-OK stops the scan with that status. */
 typedef cf_err (*cf_store_scan_fn)(void *ctx, int64_t id, int64_t seq);
 cf_err cf_store_obj_scan(cf_store *s, uint64_t slot, cf_store_scan_fn fn, void *ctx);
+/* Every object of a slot with its record in one pass (a token's first load): fn gets ownership
+ * of attrs (secret values sealed). fn returning non-OK stops with that status. */
+typedef cf_err (*cf_store_load_fn)(void *ctx, int64_t id, int64_t seq, cf_attr *attrs, size_t n);
+cf_err cf_store_obj_load_all(cf_store *s, uint64_t slot, cf_store_load_fn fn, void *ctx);
 /* Loads one object (secret values sealed). */
 cf_err cf_store_obj_load(cf_store *s, int64_t id, cf_attr **out, size_t *n, int64_t *seq);
 /* Ids of the slot's objects whose indexed columns match: CKA_ID and/or CKA_LABEL and/or CKA_CLASS

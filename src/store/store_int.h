@@ -11,11 +11,25 @@
 #define CF_STORE_MAX_VALUE (16u * 1024 * 1024)
 #define CF_STORE_SEAL_OVERHEAD (12 + 16)   /* iv | ... | tag */
 
+#define ST_CACHE 24
+
 struct cf_store {
     pthread_mutex_t mu;      /* held around every use of db */
     sqlite3 *db;
     int64_t data_version;    /* last PRAGMA data_version seen (cf_store_changed) */
+    /* Prepared statements kept for reuse, keyed by their SQL text: preparing costs more than
+     * running most of our queries (a find by CKA_ID runs in microseconds once prepared). */
+    struct {
+        char *sql;
+        sqlite3_stmt *st;
+        bool busy;
+    } cache[ST_CACHE];
 };
+
+/* Statements: st_prepare may hand out a cached statement; st_done gives it back (reset, bindings
+ * cleared) or finalizes one that was not cached. Always pair them, with the mutex held. */
+void st_done(cf_store *s, sqlite3_stmt *st);
+void st_cache_free(cf_store *s);
 
 /* Mutex. */
 void st_lock(cf_store *s);

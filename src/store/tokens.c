@@ -102,7 +102,7 @@ cf_err cf_store_tokens(cf_store *s, cf_store_token **out, size_t *n)
     *n = len;
     v = NULL;
 out:
-    sqlite3_finalize(st);
+    st_done(s, st);
     st_unlock(s);
     free(v);
     return rv;
@@ -120,7 +120,7 @@ static cf_err token_get_locked(cf_store *s, uint64_t slot, cf_store_token *out)
     CF_CHECK(row, CF_E_NOT_FOUND);
     CF_GUARD(read_token(st, out));
 out:
-    sqlite3_finalize(st);
+    st_done(s, st);
     return rv;
 }
 
@@ -175,7 +175,7 @@ static cf_err exec_slot(cf_store *s, const char *sql, uint64_t slot, const char 
     CF_GUARD(st_bind_i64(s, st, 1, (int64_t)slot));
     CF_GUARD(st_step_done(s, st, what));
 out:
-    sqlite3_finalize(st);
+    st_done(s, st);
     return rv;
 }
 
@@ -215,11 +215,11 @@ cf_err cf_store_token_init(cf_store *s, const cf_store_token *t)
     CF_GUARD(st_bind_i64(s, st, 12, t->fails[CF_PIN_SO]));
     CF_GUARD(st_bind_i64(s, st, 13, t->fails[CF_PIN_USER]));
     CF_GUARD(st_step_done(s, st, "write token"));
-    sqlite3_finalize(st);
+    st_done(s, st);
     st = NULL;
     CF_GUARD(st_commit(s));
 out:
-    sqlite3_finalize(st);
+    st_done(s, st);
     if (rv != CF_OK)
         st_rollback(s);
     st_unlock(s);
@@ -264,11 +264,11 @@ cf_err cf_store_token_set_pin(cf_store *s, uint64_t slot, cf_pin_who who, const 
     CF_GUARD(bind_pin(s, st, 2, r));
     CF_GUARD(st_step_done(s, st, "set pin"));
     CF_CHECK(sqlite3_changes(s->db) == 1, CF_E_NOT_FOUND);
-    sqlite3_finalize(st);
+    st_done(s, st);
     st = NULL;
     CF_GUARD(st_commit(s));
 out:
-    sqlite3_finalize(st);
+    st_done(s, st);
     if (rv != CF_OK)
         st_rollback(s);
     st_unlock(s);
@@ -301,18 +301,18 @@ cf_err cf_store_pin_result(cf_store *s, uint64_t slot, cf_pin_who who, bool ok, 
     CF_GUARD(st_bind_i64(s, st, 2, ok ? 1 : 0));
     CF_GUARD(st_step_done(s, st, "pin result"));
     CF_CHECK(sqlite3_changes(s->db) == 1, CF_E_NOT_FOUND);
-    sqlite3_finalize(st);
+    st_done(s, st);
     st = NULL;
     CF_GUARD(st_prepare(s, sel[who], &st));
     CF_GUARD(st_bind_i64(s, st, 1, (int64_t)slot));
     CF_GUARD(st_step_row(s, st, &row, "read pin counter"));
     CF_CHECK(row, CF_E_NOT_FOUND);
     CF_CHECK(col_u32(st, 0, fails), CF_E_STORE_CORRUPT);
-    sqlite3_finalize(st);
+    st_done(s, st);
     st = NULL;
     CF_GUARD(st_commit(s));
 out:
-    sqlite3_finalize(st);
+    st_done(s, st);
     if (rv != CF_OK)
         st_rollback(s);
     st_unlock(s);
