@@ -14,6 +14,10 @@ JOBS ?= 2
 FUZZ_SECONDS ?= 20
 CMAKE_GEN := -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo
 FUZZ_NAMES := $(basename $(notdir $(wildcard tests/fuzz/*.c)))
+# Build trees (override to keep experiments apart, e.g. make test BUILD=build-mine ASAN_BUILD=build-mine-asan).
+BUILD ?= build
+ASAN_BUILD ?= build-asan
+FUZZ_BUILD ?= build-fuzz
 
 .PHONY: all build run test test-asan bench fuzz clean distclean
 
@@ -21,54 +25,54 @@ all: build
 
 build:
 	scripts/deps build
-	cmake -S . -B build $(CMAKE_GEN)
-	ninja -C build -j$(JOBS)
+	cmake -S . -B $(BUILD) $(CMAKE_GEN)
+	ninja -C $(BUILD) -j$(JOBS)
 
 run: build
-	scripts/run-demo build
+	scripts/run-demo $(BUILD)
 
 test:
 	scripts/deps
-	cmake -S . -B build $(CMAKE_GEN) -DCOFFER_WERROR=ON
-	ninja -C build -j$(JOBS)
-	ctest --test-dir build --output-on-failure -j$(JOBS)
+	cmake -S . -B $(BUILD) $(CMAKE_GEN) -DCOFFER_WERROR=ON
+	ninja -C $(BUILD) -j$(JOBS)
+	ctest --test-dir $(BUILD) --output-on-failure -j$(JOBS)
 	$(MAKE) --no-print-directory test-asan
 
 # Unit tests and the module's C tests (label "unit") under AddressSanitizer + UBSan. Leak checking
 # is on where LeakSanitizer can run (it cannot under some ptrace restrictions, e.g. in containers).
 test-asan:
-	cmake -S . -B build-asan $(CMAKE_GEN) -DCOFFER_SANITIZE=ON -DCOFFER_WERROR=ON -DCOFFER_INTEROP=OFF
-	ninja -C build-asan -j$(JOBS)
-	printf 'int main(void) { return 0; }\n' >build-asan/lsan-probe.c
+	cmake -S . -B $(ASAN_BUILD) $(CMAKE_GEN) -DCOFFER_SANITIZE=ON -DCOFFER_WERROR=ON -DCOFFER_INTEROP=OFF
+	ninja -C $(ASAN_BUILD) -j$(JOBS)
+	printf 'int main(void) { return 0; }\n' >$(ASAN_BUILD)/lsan-probe.c
 	leaks=1; \
-	if ! { cc -fsanitize=address build-asan/lsan-probe.c -o build-asan/lsan-probe && \
-	       ASAN_OPTIONS=detect_leaks=1 build-asan/lsan-probe >/dev/null 2>&1; }; then \
+	if ! { cc -fsanitize=address $(ASAN_BUILD)/lsan-probe.c -o $(ASAN_BUILD)/lsan-probe && \
+	       ASAN_OPTIONS=detect_leaks=1 $(ASAN_BUILD)/lsan-probe >/dev/null 2>&1; }; then \
 	  leaks=0; echo "note: LeakSanitizer cannot run on this machine (ptrace restrictions); running with detect_leaks=0"; \
 	fi; \
 	ASAN_OPTIONS=detect_leaks=$$leaks \
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-	  ctest --test-dir build-asan -L unit --output-on-failure -j$(JOBS)
+	  ctest --test-dir $(ASAN_BUILD) -L unit --output-on-failure -j$(JOBS)
 
 bench: build
 	scripts/deps bench
-	bench/run build
+	bench/run $(BUILD)
 
 # Fuzzing wants clang (libFuzzer). Each harness runs over a copy of its seed corpus, so the seeds in
-# tests/fuzz/corpus/ stay as committed; new inputs and crash artifacts stay in build-fuzz/.
+# tests/fuzz/corpus/ stay as committed; new inputs and crash artifacts stay in $(FUZZ_BUILD)/.
 fuzz:
 	scripts/deps build
-	cmake -S . -B build-fuzz $(CMAKE_GEN) -DCMAKE_C_COMPILER=clang -DCOFFER_FUZZ=ON -DCOFFER_INTEROP=OFF
-	ninja -C build-fuzz -j$(JOBS) $(addprefix fuzz_,$(FUZZ_NAMES))
+	cmake -S . -B $(FUZZ_BUILD) $(CMAKE_GEN) -DCMAKE_C_COMPILER=clang -DCOFFER_FUZZ=ON -DCOFFER_INTEROP=OFF
+	ninja -C $(FUZZ_BUILD) -j$(JOBS) $(addprefix fuzz_,$(FUZZ_NAMES))
 	for name in $(FUZZ_NAMES); do \
-	  rm -rf build-fuzz/corpus/$$name && mkdir -p build-fuzz/corpus/$$name build-fuzz/artifacts; \
-	  if [ -d tests/fuzz/corpus/$$name ]; then cp -r tests/fuzz/corpus/$$name/. build-fuzz/corpus/$$name/; fi; \
+	  rm -rf $(FUZZ_BUILD)/corpus/$$name && mkdir -p $(FUZZ_BUILD)/corpus/$$name $(FUZZ_BUILD)/artifacts; \
+	  if [ -d tests/fuzz/corpus/$$name ]; then cp -r tests/fuzz/corpus/$$name/. $(FUZZ_BUILD)/corpus/$$name/; fi; \
 	  echo "== fuzz_$$name ($(FUZZ_SECONDS)s)"; \
-	  build-fuzz/tests/fuzz_$$name -max_total_time=$(FUZZ_SECONDS) -timeout=20 -print_final_stats=1 \
-	    -artifact_prefix=build-fuzz/artifacts/$$name- build-fuzz/corpus/$$name; \
+	  $(FUZZ_BUILD)/tests/fuzz_$$name -max_total_time=$(FUZZ_SECONDS) -timeout=20 -print_final_stats=1 \
+	    -artifact_prefix=$(FUZZ_BUILD)/artifacts/$$name- $(FUZZ_BUILD)/corpus/$$name; \
 	done
 
 clean:
-	rm -rf build build-asan build-fuzz
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)
 
 distclean: clean
 	rm -rf var

@@ -147,6 +147,14 @@ cf_err cf_pkey_spki(const cf_pkey *k, cf_buf *der);
 /* PKCS#8 or traditional PEM / DER private key, or a PEM/DER public key or SPKI (for the CLI). */
 cf_err cf_pkey_from_pem(const uint8_t *data, size_t len, cf_pkey **out);
 
+/* Unencrypted PKCS#8 PrivateKeyInfo DER (RFC 5208), the bytes C_WrapKey wraps for a private key.
+ * to: CF_E_KEY_TYPE_INCONSISTENT for a public key; der is malloc'd (cf_buf_free wipes it).
+ * from: exactly one PrivateKeyInfo, nothing after it; an RSA (1024 to 16384 bits), EC P-256 /
+ * P-384 / P-521 (its public point, when present, must match the scalar) or Ed25519 private key.
+ * Anything else, including other algorithms and curves, gives CF_E_WRAPPED_KEY_INVALID. */
+cf_err cf_pkey_to_pkcs8(const cf_pkey *k, cf_buf *der);
+cf_err cf_pkey_from_pkcs8(const uint8_t *der, size_t len, cf_pkey **out);
+
 /* ---- signatures ---------------------------------------------------------------------------- */
 typedef enum {
     CF_SIG_RSA_PKCS1,   /* hash == NONE: input is pre-formatted (DigestInfo) data, PKCS#1 type 1 padded;

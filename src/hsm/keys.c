@@ -1,7 +1,11 @@
 /* keys.c: key generation, wrapping, unwrapping and derivation (PKCS#11 2.40 section 5.14), and
  * the random number generator (5.15). Key objects made here are born on the token, so they get
  * CKA_LOCAL (generation only), CKA_KEY_GEN_MECHANISM, and ALWAYS_SENSITIVE / NEVER_EXTRACTABLE
- * from their template (template.c). */
+ * from their template (template.c).
+ *
+ * What a wrap carries: a secret key's CKA_VALUE, or a private key's unencrypted PKCS#8
+ * PrivateKeyInfo (as SoftHSM2 does). Private keys travel only under the AES key wrap mechanisms:
+ * RSA encryption has room for little more than a secret key and protects no integrity. */
 #include <stdlib.h>
 #include <string.h>
 #include "base/secmem.h"
@@ -137,9 +141,10 @@ cf_err hsm_wrap_key(CK_SESSION_HANDLE h, const CK_MECHANISM *m, CK_OBJECT_HANDLE
     if (rv == CF_E_KEY_TYPE_INCONSISTENT)
         rv = CF_E_WRAPPING_KEY_TYPE_INCONSISTENT;
     CF_GUARD(rv);
-    /* only secret keys are wrapped; what leaves must be extractable, and a key marked
-     * WRAP_WITH_TRUSTED only under a trusted wrapping key */
-    CF_CHECK(o->cls == CKO_SECRET_KEY, CF_E_KEY_NOT_WRAPPABLE);
+    /* secret keys, and private keys under AES key wrap; what leaves must be extractable, and a
+     * key marked WRAP_WITH_TRUSTED only under a trusted wrapping key */
+    CF_CHECK(o->cls == CKO_SECRET_KEY || (o->cls == CKO_PRIVATE_KEY && mech->key_type == CKK_AES),
+             CF_E_KEY_NOT_WRAPPABLE);
     CF_CHECK(hsm_attrs_flag(&o->attrs, CKA_EXTRACTABLE, false), CF_E_KEY_UNEXTRACTABLE);
     if (hsm_attrs_flag(&o->attrs, CKA_WRAP_WITH_TRUSTED, false))
         CF_CHECK(hsm_attrs_flag(&w->attrs, CKA_TRUSTED, false), CF_E_KEY_NOT_WRAPPABLE);
@@ -147,10 +152,23 @@ cf_err hsm_wrap_key(CK_SESSION_HANDLE h, const CK_MECHANISM *m, CK_OBJECT_HANDLE
     CF_GUARD(hsm_key_snapshot(t, w, &wk));
     CF_GUARD(hsm_key_snapshot(t, o, &target));
     pthread_rwlock_unlock(&g.lock);
+    /* the encoding and the wrap run without the engine lock */
+    cf_buf der = { 0 };
+    const uint8_t *in = target.secret;
+    size_t inlen = target.secret_len;
+    if (target.cls == CKO_PRIVATE_KEY) {
+        rv = target.pkey ? cf_pkey_to_pkcs8(target.pkey, &der) : CF_E_KEY_NOT_WRAPPABLE;
+        if (rv == CF_E_KEY_TYPE_INCONSISTENT)
+            rv = CF_E_KEY_NOT_WRAPPABLE;
+        in = der.p;
+        inlen = der.len;
+    }
     size_t n = wrapped ? *wrapped_len : 0;
-    rv = mech->wrap(m, &wk, target.secret, target.secret_len, wrapped, &n);
+    if (rv == CF_OK)
+        rv = mech->wrap(m, &wk, in, inlen, wrapped, &n);
     if (rv == CF_OK || rv == CF_E_BUFFER_TOO_SMALL)
         *wrapped_len = n;
+    cf_buf_free(&der);
     hsm_key_release(&wk);
     hsm_key_release(&target);
     return rv;
@@ -188,6 +206,82 @@ out:
     return rv;
 }
 
+/* The class a C_UnwrapKey template asks for. Without a well-formed CKA_CLASS it is a secret key
+ * (new_secret's template checks then report a malformed or duplicate one). */
+static CK_OBJECT_CLASS template_class(const CK_ATTRIBUTE *t, CK_ULONG n)
+{
+    for (CK_ULONG i = 0; i < n; i++) {
+        if (t[i].type == CKA_CLASS && t[i].pValue && t[i].ulValueLen == sizeof(CK_OBJECT_CLASS)) {
+            CK_OBJECT_CLASS c;
+            memcpy(&c, t[i].pValue, sizeof c);
+            return c;
+        }
+    }
+    return CKO_SECRET_KEY;
+}
+
+/* The attributes a private key object takes from its key (hsm_pkey_to_attrs), plus the public
+ * point an EC or Edwards private key carries for C_GetAttributeValue, as generated ones do. */
+static cf_err private_key_attrs(const cf_pkey *k, hsm_attrs *ka)
+{
+    CF_TRY(hsm_pkey_to_attrs(k, CKO_PRIVATE_KEY, ka));
+    if (cf_pkey_get_type(k) == CF_PKEY_RSA)
+        return CF_OK;
+    cf_curve c = CF_CURVE_NONE;
+    cf_buf point = { 0 }, der = { 0 };
+    cf_err rv;
+    CF_GUARD(cf_pkey_ec_export(k, false, &c, &point, NULL));
+    CF_GUARD(cf_ec_point_to_der(point.p, point.len, &der));
+    rv = hsm_attrs_set(ka, CKA_EC_POINT, der.p, der.len, 0);
+out:
+    cf_buf_free(&point);
+    cf_buf_free(&der);
+    return rv;
+}
+
+/* Whether a value the caller's template gave agrees with the key's own. CKA_EC_PARAMS names the
+ * curve in either of its encodings (Ed25519: OID or PrintableString). */
+static bool same_value(const cf_attr *given, const cf_attr *key)
+{
+    if (key->type == CKA_EC_PARAMS)
+        return cf_curve_from_params(given->val, given->len) == cf_curve_from_params(key->val, key->len);
+    return given->len == key->len && (key->len == 0 || memcmp(given->val, key->val, key->len) == 0);
+}
+
+/* C_UnwrapKey into a private key: plain is a PKCS#8 PrivateKeyInfo. The caller's template is
+ * checked as for any unwrap (it may not carry key material nor CKA_MODULUS /
+ * CKA_PUBLIC_EXPONENT, and a CKA_KEY_TYPE must be the key's); the key's own attributes are added
+ * after that check, being the engine's. Built without the engine lock, registered under it. */
+static cf_err unwrap_private(CK_SESSION_HANDLE h, const CK_ATTRIBUTE *t, CK_ULONG n, const cf_buf *plain,
+                             CK_OBJECT_HANDLE *out)
+{
+    hsm_attrs a = { 0 }, ka = { 0 };
+    cf_pkey *k = NULL;
+    cf_err rv = cf_pkey_from_pkcs8(plain->p, plain->len, &k);
+    if (rv != CF_OK)
+        return rv == CF_E_NOMEM ? rv : CF_E_WRAPPED_KEY_INVALID;
+    CF_GUARD(private_key_attrs(k, &ka));
+    CK_ULONG kt = CK_UNAVAILABLE_INFORMATION;
+    CF_GUARD(hsm_attrs_ulong(&ka, CKA_KEY_TYPE, &kt));
+    CF_GUARD(hsm_attrs_from_template(&a, t, n));
+    /* a template CKA_KEY_TYPE other than kt: TEMPLATE_INCONSISTENT */
+    CF_GUARD(hsm_template_build(HSM_T_UNWRAP, &a, CKO_PRIVATE_KEY, kt, CK_UNAVAILABLE_INFORMATION));
+    for (size_t i = 0; i < ka.n; i++) {
+        const cf_attr *given = hsm_attrs_find(&a, ka.a[i].type);
+        CF_CHECK(!given || same_value(given, &ka.a[i]), CF_E_TEMPLATE_INCONSISTENT);
+        CF_GUARD(hsm_attrs_set(&a, ka.a[i].type, ka.a[i].val, ka.a[i].len, ka.a[i].flags));
+    }
+    pthread_rwlock_wrlock(&g.lock);
+    hsm_session *s = hsm_session_get(h);
+    rv = s ? add_object(s, &a, out) : CF_E_SESSION_HANDLE_INVALID;
+    pthread_rwlock_unlock(&g.lock);
+out:
+    cf_pkey_free(k);
+    hsm_attrs_free(&ka);
+    hsm_attrs_free(&a);
+    return rv;
+}
+
 cf_err hsm_unwrap_key(CK_SESSION_HANDLE h, const CK_MECHANISM *m, CK_OBJECT_HANDLE uh, const uint8_t *wrapped,
                       size_t wrapped_len, const CK_ATTRIBUTE *t, CK_ULONG n, CK_OBJECT_HANDLE *out)
 {
@@ -211,10 +305,14 @@ cf_err hsm_unwrap_key(CK_SESSION_HANDLE h, const CK_MECHANISM *m, CK_OBJECT_HAND
     rv = mech->unwrap(m, &uk, wrapped, wrapped_len, &plain);
     hsm_key_release(&uk);
     CF_TRY(rv);
-    pthread_rwlock_wrlock(&g.lock);
-    s = hsm_session_get(h);
-    rv = s ? new_secret(s, HSM_T_UNWRAP, t, n, plain.p, plain.len, out) : CF_E_SESSION_HANDLE_INVALID;
-    pthread_rwlock_unlock(&g.lock);
+    if (template_class(t, n) == CKO_PRIVATE_KEY) {
+        rv = unwrap_private(h, t, n, &plain, out);
+    } else {
+        pthread_rwlock_wrlock(&g.lock);
+        s = hsm_session_get(h);
+        rv = s ? new_secret(s, HSM_T_UNWRAP, t, n, plain.p, plain.len, out) : CF_E_SESSION_HANDLE_INVALID;
+        pthread_rwlock_unlock(&g.lock);
+    }
     cf_buf_free(&plain);
     return rv;
 out:

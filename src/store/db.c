@@ -41,6 +41,12 @@ static const char *const migrations[] = {
     "CREATE INDEX objects_label ON objects(slot, label);"
     "CREATE INDEX objects_cls ON objects(slot, cls);"
     "PRAGMA user_version = 1;",
+    /* 2: TPM instances' state: one sealed blob per instance (the daemon encrypts it). */
+    "CREATE TABLE tpm_state("
+    "  name TEXT PRIMARY KEY,"
+    "  blob BLOB NOT NULL,"
+    "  updated INTEGER NOT NULL);"
+    "PRAGMA user_version = 2;",
 };
 #define SCHEMA_VERSION ((int64_t)(sizeof migrations / sizeof migrations[0]))
 

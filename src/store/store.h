@@ -121,3 +121,10 @@ cf_err cf_store_obj_load(cf_store *s, int64_t id, cf_attr **out, size_t *n, int6
 cf_err cf_store_obj_find(cf_store *s, uint64_t slot, const uint8_t *ckid, size_t ckid_len,
                          const uint8_t *label, size_t label_len, int64_t cls,
                          int64_t **ids, size_t *n);
+
+/* ---- TPM instances --------------------------------------------------------------------------- */
+/* The state blob of a TPM instance, as cf_store_tpm_put last wrote it (sealed by the caller: the
+ * store does not look inside). NOT_FOUND for an instance never stored. Free *blob with free(). */
+cf_err cf_store_tpm_get(cf_store *s, const char *name, uint8_t **blob, size_t *len);
+/* Replaces an instance's state blob in one transaction. */
+cf_err cf_store_tpm_put(cf_store *s, const char *name, const uint8_t *blob, size_t len);

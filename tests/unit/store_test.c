@@ -967,7 +967,8 @@ static void test_newer_schema(void **state)
     assert_true(fd >= 0);
     uint8_t v[4];
     assert_int_equal(pread(fd, v, 4, 60), 4);
-    assert_int_equal(v[3], 1);   /* today's schema version */
+    uint8_t today = v[3];
+    assert_int_equal(today, 2);   /* today's schema version: tokens + objects, then TPM state */
     v[3] = 99;
     assert_int_equal(pwrite(fd, v, 4, 60), 4);
     close(fd);
@@ -976,10 +977,38 @@ static void test_newer_schema(void **state)
     assert_null(s);
     /* Back to the known version, it opens again. */
     fd = open(db, O_RDWR);
-    v[3] = 1;
+    v[3] = today;
     assert_int_equal(pwrite(fd, v, 4, 60), 4);
     close(fd);
     s = open_store(f);
+    cf_store_close(s);
+}
+
+/* TPM instance state: absent, written, replaced, kept across reopen, one row per name. */
+static void test_tpm_state(void **state)
+{
+    fixture *f = *state;
+    cf_store *s = open_store(f);
+    uint8_t *b = NULL;
+    size_t n = 0;
+    assert_int_equal(cf_store_tpm_get(s, "default", &b, &n), CF_E_NOT_FOUND);
+    assert_int_equal(cf_store_tpm_put(s, "default", (const uint8_t *)"first", 5), CF_OK);
+    assert_int_equal(cf_store_tpm_put(s, "vm1", (const uint8_t *)"other", 5), CF_OK);
+    assert_int_equal(cf_store_tpm_put(s, "default", (const uint8_t *)"second!", 7), CF_OK);
+    cf_store_close(s);
+    s = open_store(f);
+    assert_int_equal(cf_store_tpm_get(s, "default", &b, &n), CF_OK);
+    assert_int_equal(n, 7);
+    assert_memory_equal(b, "second!", 7);
+    free(b);
+    assert_int_equal(cf_store_tpm_get(s, "vm1", &b, &n), CF_OK);
+    assert_int_equal(n, 5);
+    assert_memory_equal(b, "other", 5);
+    free(b);
+    assert_int_equal(cf_store_tpm_put(s, "empty", NULL, 0), CF_OK);
+    assert_int_equal(cf_store_tpm_get(s, "empty", &b, &n), CF_OK);
+    assert_int_equal(n, 0);
+    free(b);
     cf_store_close(s);
 }
 
@@ -1031,6 +1060,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_processes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_newer_schema, setup, teardown),
         cmocka_unit_test_setup_teardown(test_open_errors, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_tpm_state, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
