@@ -44,11 +44,12 @@ test-asan:
 	cmake -S . -B $(ASAN_BUILD) $(CMAKE_GEN) -DCOFFER_SANITIZE=ON -DCOFFER_WERROR=ON -DCOFFER_INTEROP=OFF
 	ninja -C $(ASAN_BUILD) -j$(JOBS)
 	printf 'int main(void) { return 0; }\n' >$(ASAN_BUILD)/lsan-probe.c
-	leaks=1; \
+	@leaks=1; \
 	if ! { cc -fsanitize=address $(ASAN_BUILD)/lsan-probe.c -o $(ASAN_BUILD)/lsan-probe && \
 	       ASAN_OPTIONS=detect_leaks=1 $(ASAN_BUILD)/lsan-probe >/dev/null 2>&1; }; then \
 	  leaks=0; echo "note: LeakSanitizer cannot run on this machine (ptrace restrictions); running with detect_leaks=0"; \
 	fi; \
+	echo "ctest -L unit under ASan+UBSan, ASAN_OPTIONS=detect_leaks=$$leaks"; \
 	ASAN_OPTIONS=detect_leaks=$$leaks \
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  ctest --test-dir $(ASAN_BUILD) -L unit --output-on-failure -j$(JOBS)

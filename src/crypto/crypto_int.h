@@ -18,6 +18,16 @@ struct cf_pkey {
 };
 
 /* Largest RSA modulus accepted (bits); bounds the stack buffers of rsa_enc.c and sign.c. */
+/* Key type names for EVP_PKEY_CTX_new_from_name, given as OIDs on purpose: OpenSSL 3.0 looks a
+ * short name ("RSA", "EC") up in the ENGINE tables first, so in a process where an application
+ * made an engine the default (e.g. `openssl -engine pkcs11`, which loads this very module through
+ * libp11) our key imports and generation would be routed to that engine's legacy methods, which
+ * cannot import from parameters. An OID maps to no legacy type, so OpenSSL goes straight to the
+ * provider's key manager. */
+#define CF_KEYTYPE_RSA "1.2.840.113549.1.1.1"
+#define CF_KEYTYPE_EC "1.2.840.10045.2.1"
+#define CF_KEYTYPE_ED25519 "1.3.101.112"
+
 #define CF_RSA_MAX_BITS 16384
 #define CF_RSA_MIN_BITS 1024
 #define CF_RSA_MAX_BYTES (CF_RSA_MAX_BITS / 8)

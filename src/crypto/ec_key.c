@@ -195,7 +195,7 @@ cf_err cf_pkey_ec_import(cf_curve c, const uint8_t *point, size_t pointlen,
         CF_CHECK(OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_PRIV_KEY, d) == 1, CF_E_NOMEM);
     params = OSSL_PARAM_BLD_to_param(bld);
     CF_CHECK(params, CF_E_NOMEM);
-    ctx = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL);
+    ctx = EVP_PKEY_CTX_new_from_name(NULL, CF_KEYTYPE_EC, NULL);
     CF_CHECK(ctx, CF_E_NOMEM);
     CF_CHECK(EVP_PKEY_fromdata_init(ctx) == 1, CF_E_CRYPTO);
     /* fromdata decodes the point with EC_POINT_oct2point, which rejects points off the curve. */

@@ -18,7 +18,7 @@ static cf_err peer_key(const cf_curve_info *ci, const uint8_t *point, size_t len
     CF_CHECK(OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PUB_KEY, point, len) == 1, CF_E_NOMEM);
     params = OSSL_PARAM_BLD_to_param(bld);
     CF_CHECK(params, CF_E_NOMEM);
-    ctx = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL);
+    ctx = EVP_PKEY_CTX_new_from_name(NULL, CF_KEYTYPE_EC, NULL);
     CF_CHECK(ctx, CF_E_NOMEM);
     CF_CHECK(EVP_PKEY_fromdata_init(ctx) == 1, CF_E_CRYPTO);
     CF_CHECK(EVP_PKEY_fromdata(ctx, out, EVP_PKEY_PUBLIC_KEY, params) == 1, CF_E_MECHANISM_PARAM_INVALID);

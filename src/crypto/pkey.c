@@ -136,7 +136,7 @@ cf_err cf_pkey_generate_rsa(unsigned bits, const uint8_t *e, size_t elen, cf_pke
 
     cf_err rv = CF_E_CRYPTO;
     BIGNUM *bn = NULL;
-    EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_name(NULL, "RSA", NULL);
+    EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_name(NULL, CF_KEYTYPE_RSA, NULL);
     CF_CHECK(ctx, CF_E_NOMEM);
     CF_CHECK(EVP_PKEY_keygen_init(ctx) == 1, CF_E_CRYPTO);
     CF_CHECK(EVP_PKEY_CTX_set_rsa_keygen_bits(ctx, (int)bits) == 1, CF_E_KEY_SIZE_RANGE);
@@ -159,7 +159,7 @@ cf_err cf_pkey_generate_ec(cf_curve c, cf_pkey **out)
     const cf_curve_info *ci = cf_crypto_curve_info(c);
     CF_ENSURE(ci || c == CF_CURVE_ED25519, CF_E_CURVE_NOT_SUPPORTED);
     cf_err rv = CF_E_CRYPTO;
-    EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_name(NULL, ci ? "EC" : "ED25519", NULL);
+    EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_name(NULL, ci ? CF_KEYTYPE_EC : CF_KEYTYPE_ED25519, NULL);
     CF_CHECK(ctx, CF_E_NOMEM);
     CF_CHECK(EVP_PKEY_keygen_init(ctx) == 1, CF_E_CRYPTO);
     if (ci)

@@ -122,7 +122,7 @@ cf_err cf_pkey_rsa_import(const cf_rsa_parts *parts, cf_pkey **out)
         CF_CHECK(push(bld, crt_names[i], crt[i], true, bns, &nb), CF_E_NOMEM);
     params = OSSL_PARAM_BLD_to_param(bld);
     CF_CHECK(params, CF_E_NOMEM);
-    ctx = EVP_PKEY_CTX_new_from_name(NULL, "RSA", NULL);
+    ctx = EVP_PKEY_CTX_new_from_name(NULL, CF_KEYTYPE_RSA, NULL);
     CF_CHECK(ctx, CF_E_NOMEM);
     CF_CHECK(EVP_PKEY_fromdata_init(ctx) == 1, CF_E_CRYPTO);
     CF_CHECK(EVP_PKEY_fromdata(ctx, &pk, priv ? EVP_PKEY_KEYPAIR : EVP_PKEY_PUBLIC_KEY, params) == 1,

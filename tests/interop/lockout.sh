@@ -3,6 +3,7 @@
 # 10), counted on the token across processes (each attempt below is its own pkcs11-tool process);
 # a successful login resets the count; a locked PIN refuses even the right PIN, the token reports
 # CKF_USER_PIN_LOCKED, and the SO's C_InitPIN unlocks it with a new PIN.
+# shellcheck source=lib/common.bash
 source "$(dirname "$0")/lib/common.bash"
 need pkcs11-tool
 setup

@@ -2,6 +2,7 @@
 # openssl_engine.sh: OpenSSL 3 uses token keys through libp11's pkcs11 engine (libengine-pkcs11-openssl):
 # signatures with EC and RSA keys named by RFC 7512 URIs, verified with the exported public keys, and
 # a self-signed certificate whose key never leaves the token, accepted by `openssl verify`.
+# shellcheck source=lib/common.bash
 source "$(dirname "$0")/lib/common.bash"
 need pkcs11-tool openssl
 engine_so=/usr/lib/x86_64-linux-gnu/engines-3/pkcs11.so

@@ -2,6 +2,7 @@
 # p11tool.sh: GnuTLS's p11tool and certtool use the module, both named directly (--provider) and
 # registered the p11-kit way (a .module file in the user's p11-kit config): list the token,
 # generate EC and RSA keys, list them, sign with them, and make a certificate OpenSSL accepts.
+# shellcheck source=lib/common.bash
 source "$(dirname "$0")/lib/common.bash"
 need p11tool certtool pkcs11-tool openssl
 setup

@@ -3,8 +3,9 @@
 # generation, sign/verify, decrypt, symmetric encryption, wrap/unwrap, its own self test), and
 # every result is checked by OpenSSL from the outside: signatures verified with the exported public
 # key, OAEP ciphertext made by OpenSSL, AES-CBC-PAD ciphertext decrypted by OpenSSL.
+# shellcheck source=lib/common.bash
 source "$(dirname "$0")/lib/common.bash"
-need pkcs11-tool openssl cmp xxd
+need pkcs11-tool openssl cmp od
 setup
 
 say "token and PIN setup"
@@ -93,7 +94,7 @@ cmp -s "$tmp/data" "$tmp/data.dec" || fail "AES-CBC-PAD round trip differs"
 ok "round trip gives back the plaintext"
 run_ok "read the extractable AES key's value" p11t --read-object --type secrkey --id 04 -o "$tmp/aes.key"
 [ "$(stat -c %s "$tmp/aes.key")" -eq 32 ] || fail "AES key value is not 32 bytes"
-run_ok "openssl decrypts the token's ciphertext" openssl enc -d -aes-256-cbc -K "$(xxd -p -c 64 "$tmp/aes.key")" -iv $iv \
+run_ok "openssl decrypts the token's ciphertext" openssl enc -d -aes-256-cbc -K "$(od -An -v -tx1 "$tmp/aes.key" | tr -d " \n")" -iv $iv \
   -in "$tmp/data.enc" -out "$tmp/data.ossl"
 cmp -s "$tmp/data" "$tmp/data.ossl" || fail "OpenSSL's decryption differs"
 ok "OpenSSL agrees"

@@ -3,8 +3,9 @@
 # (CKR_ATTRIBUTE_SENSITIVE, length CK_UNAVAILABLE_INFORMATION), wrapped, copied or changed into
 # readable keys, pkcs11-tool cannot export them, and the store on disk does not hold a known key's
 # bytes in the clear.
+# shellcheck source=lib/common.bash
 source "$(dirname "$0")/lib/common.bash"
-need pkcs11-tool openssl xxd
+need pkcs11-tool openssl
 "$PY" -c 'import PyKCS11' 2>/dev/null || fail "$PY lacks PyKCS11 (apt-get install python3-pykcs11)"
 setup
 init_token

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # ssh_keygen.sh: OpenSSH's PKCS#11 support (ssh-keygen -D) finds the token's RSA and EC keys and
 # prints them as the OpenSSH public keys of exactly those keys.
+# shellcheck source=lib/common.bash
 source "$(dirname "$0")/lib/common.bash"
 need pkcs11-tool ssh-keygen openssl
 setup

@@ -2,6 +2,7 @@
 # two_process.sh: two processes write 50 token objects each into the same token at the same time
 # (the store is shared through the file system, not through one process); a third process then
 # finds all 100, each exactly once with its value.
+# shellcheck source=lib/common.bash
 source "$(dirname "$0")/lib/common.bash"
 need pkcs11-tool
 "$PY" -c 'import PyKCS11' 2>/dev/null || fail "$PY lacks PyKCS11 (apt-get install python3-pykcs11)"
@@ -17,7 +18,7 @@ for _ in $(seq 600); do
   [ -e "$tmp/sync/ready.A" ] && [ -e "$tmp/sync/ready.B" ] && break
   sleep 0.05
 done
-[ -e "$tmp/sync/ready.A" ] && [ -e "$tmp/sync/ready.B" ] || fail "writers did not get ready"
+if ! { [ -e "$tmp/sync/ready.A" ] && [ -e "$tmp/sync/ready.B" ]; }; then fail "writers did not get ready"; fi
 touch "$tmp/sync/go"
 ra=0; wait $pa || ra=$?
 rb=0; wait $pb || rb=$?

@@ -94,13 +94,13 @@ p11() { pkcs11-tool --module "$M" "$@"; }
 # p11t ARGS: pkcs11-tool on our token (by label), logged in as the user.
 p11t() { pkcs11-tool --module "$M" --token-label "$TOKEN" --login --pin "$PIN" "$@"; }
 
-# init_token [LABEL]: initializes the first free token with $SO_PIN and sets the user PIN $PIN.
+# init_token [LABEL]: the same steps for every module: pkcs11-tool initializes the token in the first
+# slot (in a fresh store, the free slot) with $SO_PIN, then the SO sets the user PIN $PIN.
 init_token() {
-  local label=${1:-$TOKEN}
-  p11 --init-token --label "$label" --so-pin "$SO_PIN" >/dev/null 2>&1 \
-    || { p11 --init-token --label "$label" --so-pin "$SO_PIN" >&2 || true; fail "init-token $label"; }
-  p11 --token-label "$label" --login --login-type so --so-pin "$SO_PIN" --init-pin --pin "$PIN" >/dev/null 2>&1 \
-    || fail "init-pin on $label"
+  local label=${1:-$TOKEN} o
+  o=$(p11 --init-token --label "$label" --so-pin "$SO_PIN" 2>&1) || { printf '%s\n' "$o" >&2; fail "init-token $label"; }
+  o=$(p11 --token-label "$label" --login --login-type so --so-pin "$SO_PIN" --init-pin --pin "$PIN" 2>&1) \
+    || { printf '%s\n' "$o" >&2; fail "init-pin on $label"; }
 }
 
 # pubkey_pem ID OUT: exports the public key with CKA_ID=ID as PEM. pkcs11-tool 0.23 writes a DER
