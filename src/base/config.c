@@ -9,7 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
-typedef enum { K_PATH, K_U32, K_LOGLEVEL } key_kind;
+typedef enum { K_PATH, K_U32, K_LOGLEVEL, K_LISTEN, K_LISTEN_UNIX } key_kind;
 
 typedef struct {
     const char *section, *name;
@@ -19,6 +19,9 @@ typedef struct {
 } key_def;
 
 #define OFF(f) offsetof(cf_config, f)
+#define TOFF(f) offsetof(cf_tpm_config, f)
+/* A section written "tpm.*" matches every [tpm.NAME]; its offsets are into that instance's
+ * cf_tpm_config. */
 static const key_def keys[] = {
     { "store", "dir", K_PATH, OFF(store_dir), 0, 0 },
     { "token", "user_pin_max_tries", K_U32, OFF(user_pin_max_tries), 0, 1000 },
@@ -27,10 +30,98 @@ static const key_def keys[] = {
     { "token", "pin_max_len", K_U32, OFF(pin_max_len), 1, 255 },
     { "token", "pbkdf2_iterations", K_U32, OFF(pbkdf2_iterations), 1000, 100000000 },
     { "log", "level", K_LOGLEVEL, OFF(log_level), 0, 0 },
+    { "tpm.*", "mssim", K_LISTEN, TOFF(mssim), 0, 0 },
+    { "tpm.*", "swtpm", K_LISTEN_UNIX, TOFF(swtpm), 0, 0 },
 };
 
 /* Sections that later subsystems own; accepted (and ignored here) so one file serves all. */
 static const char *const foreign_sections[] = { "hsm", "client", "daemon", NULL };
+
+static bool section_matches(const char *pattern, const char *section)
+{
+    size_t n = strlen(pattern);
+    if (n >= 2 && strcmp(pattern + n - 2, ".*") == 0)
+        return strncmp(section, pattern, n - 1) == 0;
+    return strcmp(pattern, section) == 0;
+}
+
+static bool valid_tpm_name(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n >= CF_TPM_NAME_MAX)
+        return false;
+    for (; *s; s++)
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
+              *s == '_' || *s == '-'))
+            return false;
+    return true;
+}
+
+cf_err cf_config_parse_listen(const char *value, bool allow_unix, const char *dir, cf_listen *l,
+                              char *problem, size_t problemlen)
+{
+    memset(l, 0, sizeof *l);
+    if (strncmp(value, "unix:", 5) == 0) {
+        const char *path = value + 5;
+        if (!allow_unix) {
+            snprintf(problem, problemlen, "a Unix socket is not possible here (expected HOST:PORT)");
+            return CF_E_CONFIG;
+        }
+        if (!*path) {
+            snprintf(problem, problemlen, "the socket path after unix: is empty");
+            return CF_E_CONFIG;
+        }
+        /* PATH and PATH.ctrl must both fit in sockaddr_un.sun_path */
+        int n = path[0] == '/' || !dir ? snprintf(l->path, sizeof l->path, "%s", path)
+                                       : snprintf(l->path, sizeof l->path, "%s/%s", dir, path);
+        if (n < 0 || (size_t)n + 5 >= sizeof l->path) {
+            snprintf(problem, problemlen, "the socket path is too long (with \".ctrl\" at most %zu characters)",
+                     sizeof l->path - 1);
+            return CF_E_CONFIG;
+        }
+        l->kind = CF_LISTEN_UNIX;
+        return CF_OK;
+    }
+    const char *host = value, *hend, *colon;
+    if (value[0] == '[') {
+        host = value + 1;
+        hend = strchr(host, ']');
+        if (!hend || hend[1] != ':') {
+            snprintf(problem, problemlen, "expected [IPV6-ADDRESS]:PORT");
+            return CF_E_CONFIG;
+        }
+        colon = hend + 1;
+    } else {
+        colon = strrchr(value, ':');
+        hend = colon;
+        if (colon && memchr(value, ':', (size_t)(colon - value))) {
+            snprintf(problem, problemlen, "an IPv6 address needs brackets: [ADDRESS]:PORT");
+            return CF_E_CONFIG;
+        }
+    }
+    if (!colon) {
+        snprintf(problem, problemlen, allow_unix ? "expected HOST:PORT or unix:PATH" : "expected HOST:PORT");
+        return CF_E_CONFIG;
+    }
+    size_t hlen = (size_t)(hend - host);
+    if (hlen == 0 || hlen >= sizeof l->host) {
+        snprintf(problem, problemlen, "the host is empty or too long");
+        return CF_E_CONFIG;
+    }
+    const char *ps = colon + 1;
+    char *end;
+    errno = 0;
+    unsigned long port = strtoul(ps, &end, 10);
+    if (errno || end == ps || *end || ps[0] == '-' || ps[0] == '+' || port < 1 || port > 65534) {
+        snprintf(problem, problemlen, "expected a port in 1..65534 (PORT and PORT+1 are used)");
+        return CF_E_CONFIG;
+    }
+    memcpy(l->host, host, hlen);
+    l->host[hlen] = 0;
+    l->port = (uint16_t)port;
+    l->kind = CF_LISTEN_TCP;
+    return CF_OK;
+}
 
 static void default_store_dir(char *out, size_t n)
 {
@@ -82,14 +173,44 @@ static int on_entry(void *user, const char *section, const char *name, const cha
 {
     parse_ctx *p = user;
     for (const char *const *f = foreign_sections; *f; f++)
-        if (strcmp(section, *f) == 0 || strncmp(section, "tpm.", 4) == 0)
+        if (strcmp(section, *f) == 0)
             return 1;
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
         const key_def *k = &keys[i];
-        if (strcmp(k->section, section) || strcmp(k->name, name))
+        if (!section_matches(k->section, section) || strcmp(k->name, name))
             continue;
         char *dst = (char *)p->c + k->off;
+        if (strncmp(k->section, "tpm.", 4) == 0) {
+            cf_tpm_config *t = NULL;
+            const char *tname = section + 4;
+            if (!valid_tpm_name(tname))
+                return fail(p, section, name, "the instance name (after \"tpm.\") must be 1..63 of A-Z a-z 0-9 _ -");
+            for (size_t j = 0; j < p->c->n_tpm; j++)
+                if (strcmp(p->c->tpm[j].name, tname) == 0)
+                    t = &p->c->tpm[j];
+            if (!t) {
+                if (p->c->n_tpm == CF_TPM_MAX) {
+                    char problem[64];
+                    snprintf(problem, sizeof problem, "too many TPM instances (at most %d)", CF_TPM_MAX);
+                    return fail(p, section, name, problem);
+                }
+                t = &p->c->tpm[p->c->n_tpm++];
+                memset(t, 0, sizeof *t);
+                snprintf(t->name, sizeof t->name, "%s", tname);
+            }
+            dst = (char *)t + k->off;
+        }
         switch (k->kind) {
+        case K_LISTEN:
+        case K_LISTEN_UNIX: {
+            cf_listen *l = (cf_listen *)dst;
+            char problem[160];
+            if (l->kind != CF_LISTEN_NONE)
+                return fail(p, section, name, "set twice");
+            if (cf_config_parse_listen(value, k->kind == K_LISTEN_UNIX, p->dir, l, problem, sizeof problem) != CF_OK)
+                return fail(p, section, name, problem);
+            return 1;
+        }
         case K_PATH: {
             if (!*value)
                 return fail(p, section, name, "the path is empty");
@@ -147,6 +268,42 @@ static void set_dir_of(parse_ctx *p, const char *path)
     }
 }
 
+/* Two instances (or two channels of one) on the same endpoint would fail at bind time; say which
+ * sections collide while the file is at hand. TCP endpoints are compared by host string and port,
+ * so "localhost" against "127.0.0.1" is left to bind() to find. */
+typedef struct { const cf_listen *l; const char *tpm, *key; } endpoint;
+
+static bool same_endpoint(const endpoint *a, const endpoint *b)
+{
+    if (a->l->kind != b->l->kind)
+        return false;
+    if (a->l->kind == CF_LISTEN_UNIX)
+        return strcmp(a->l->path, b->l->path) == 0;
+    int d = (int)a->l->port - (int)b->l->port;
+    return strcmp(a->l->host, b->l->host) == 0 && d >= -1 && d <= 1;
+}
+
+static bool check_endpoints(parse_ctx *p)
+{
+    endpoint e[2 * CF_TPM_MAX];
+    size_t n = 0;
+    for (size_t i = 0; i < p->c->n_tpm; i++) {
+        const cf_tpm_config *t = &p->c->tpm[i];
+        if (t->mssim.kind != CF_LISTEN_NONE)
+            e[n++] = (endpoint){ &t->mssim, t->name, "mssim" };
+        if (t->swtpm.kind != CF_LISTEN_NONE)
+            e[n++] = (endpoint){ &t->swtpm, t->name, "swtpm" };
+    }
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = 0; j < i; j++)
+            if (same_endpoint(&e[i], &e[j])) {
+                snprintf(p->err, p->errlen, "%s: [tpm.%s] %s overlaps [tpm.%s] %s (each uses PORT and PORT+1, or PATH and PATH.ctrl)",
+                         p->name, e[i].tpm, e[i].key, e[j].tpm, e[j].key);
+                return true;
+            }
+    return false;
+}
+
 static cf_err finish(parse_ctx *p, int rc)
 {
     if (p->failed) {
@@ -161,6 +318,8 @@ static cf_err finish(parse_ctx *p, int rc)
         snprintf(p->err, p->errlen, "%s: cannot read the file", p->name);
         return CF_E_CONFIG;
     }
+    if (check_endpoints(p))
+        return CF_E_CONFIG;
     if (p->c->pin_min_len > p->c->pin_max_len) {
         snprintf(p->err, p->errlen, "%s: [token] pin_min_len is larger than pin_max_len", p->name);
         return CF_E_CONFIG;

@@ -12,6 +12,29 @@
 
 #define CF_PATH_MAX 4096
 
+/* [tpm.NAME] sections: one TPM instance each (served by cofferd, see docs/daemon.md). */
+#define CF_TPM_MAX 16            /* instances at most */
+#define CF_TPM_NAME_MAX 64       /* NAME: 1..63 of [A-Za-z0-9_-] */
+#define CF_HOST_MAX 256
+#define CF_SOCK_PATH_MAX 108     /* sizeof sockaddr_un.sun_path, with the NUL */
+
+typedef enum { CF_LISTEN_NONE = 0, CF_LISTEN_TCP, CF_LISTEN_UNIX } cf_listen_kind;
+
+/* One listening endpoint pair: TCP host:port (and port+1), or a Unix socket path (and
+ * path + ".ctrl", swtpm only). host "*" means every local address. */
+typedef struct {
+    cf_listen_kind kind;
+    char host[CF_HOST_MAX];
+    uint16_t port;                   /* 1..65534: port + 1 is the second channel */
+    char path[CF_SOCK_PATH_MAX];     /* absolute or relative to the process's folder at start */
+} cf_listen;
+
+typedef struct {
+    char name[CF_TPM_NAME_MAX];
+    cf_listen mssim;                 /* mssim = HOST:PORT (command PORT, platform PORT+1) */
+    cf_listen swtpm;                 /* swtpm = HOST:PORT | unix:PATH (data, control PORT+1 | PATH.ctrl) */
+} cf_tpm_config;
+
 typedef struct {
     char source[CF_PATH_MAX];     /* the file read, or "" for built-in defaults */
     char store_dir[CF_PATH_MAX];  /* [store] dir */
@@ -21,6 +44,8 @@ typedef struct {
     uint32_t pin_max_len;         /* [token] pin_max_len */
     uint32_t pbkdf2_iterations;   /* [token] pbkdf2_iterations for new PINs */
     int log_level;                /* [log] level, -1 when unset */
+    size_t n_tpm;                 /* [tpm.NAME] sections, in file order */
+    cf_tpm_config tpm[CF_TPM_MAX];
 } cf_config;
 
 /* Fills defaults only (no file). */
@@ -30,5 +55,10 @@ void cf_config_defaults(cf_config *c);
 cf_err cf_config_load(cf_config *c, char *err, size_t errlen);
 /* Parses a given file (used by the above and by tests). */
 cf_err cf_config_load_file(cf_config *c, const char *path, char *err, size_t errlen);
+/* Parses "HOST:PORT" or "[V6ADDR]:PORT" (PORT 1..65534: PORT+1 is used too) into l; and, when
+ * allow_unix, "unix:PATH" (a relative PATH is taken relative to dir). On failure returns
+ * CF_E_CONFIG with one phrase in problem. Exposed for tests. */
+cf_err cf_config_parse_listen(const char *value, bool allow_unix, const char *dir, cf_listen *l,
+                              char *problem, size_t problemlen);
 /* Parses INI text from memory (for the fuzz harness); name is used in messages. */
 cf_err cf_config_load_string(cf_config *c, const char *text, const char *name, char *err, size_t errlen);

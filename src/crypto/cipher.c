@@ -40,10 +40,17 @@ static const EVP_CIPHER *aes_cipher(cf_aes_mode mode, size_t keylen)
     case CF_AES_CTR: return (const EVP_CIPHER *[]){ EVP_aes_128_ctr(), EVP_aes_192_ctr(), EVP_aes_256_ctr() }[k];
     case CF_AES_GCM: return (const EVP_CIPHER *[]){ EVP_aes_128_gcm(), EVP_aes_192_gcm(), EVP_aes_256_gcm() }[k];
     }
+    if (mode == CF_AES_CFB)
+        return (const EVP_CIPHER *[]){ EVP_aes_128_cfb128(), EVP_aes_192_cfb128(), EVP_aes_256_cfb128() }[k];
+    if (mode == CF_AES_OFB)
+        return (const EVP_CIPHER *[]){ EVP_aes_128_ofb(), EVP_aes_192_ofb(), EVP_aes_256_ofb() }[k];
     return NULL;
 }
 
-static bool is_stream(const cf_cipher *c) { return c->mode == CF_AES_CTR || c->mode == CF_AES_GCM; }
+static bool is_stream(const cf_cipher *c)
+{
+    return c->mode == CF_AES_CTR || c->mode == CF_AES_GCM || c->mode == CF_AES_CFB || c->mode == CF_AES_OFB;
+}
 
 /* Total plaintext/ciphertext released after t input bytes. A padded decrypt holds back the last
  * whole block until final, because it may carry the padding. */
@@ -62,7 +69,7 @@ cf_err cf_cipher_new(cf_aes_mode mode, bool encrypt, const uint8_t *key, size_t 
 {
     CF_ENSURE(out && key && (aad || aadlen == 0), CF_E_ARGS);
     *out = NULL;
-    CF_ENSURE((unsigned)mode <= CF_AES_GCM, CF_E_MECHANISM_INVALID);
+    CF_ENSURE((unsigned)mode <= (unsigned)CF_AES_OFB, CF_E_MECHANISM_INVALID);
     const EVP_CIPHER *ciph = aes_cipher(mode, keylen);
     CF_ENSURE(ciph, CF_E_KEY_SIZE_RANGE);
     switch (mode) {
@@ -79,6 +86,8 @@ cf_err cf_cipher_new(cf_aes_mode mode, bool encrypt, const uint8_t *key, size_t 
         CF_ENSURE(aadlen <= INT_MAX, CF_E_MECHANISM_PARAM_INVALID);
         break;
     }
+    if (mode == CF_AES_CFB || mode == CF_AES_OFB)
+        CF_ENSURE(iv && ivlen == BLOCK, CF_E_MECHANISM_PARAM_INVALID);
 
     cf_err rv = CF_E_CRYPTO;
     int enc = encrypt ? 1 : 0;

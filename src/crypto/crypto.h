@@ -66,6 +66,12 @@ cf_err cf_aes_gcm_open(const uint8_t *key, size_t keylen, const uint8_t *iv, siz
 
 /* ---- AES streaming (PKCS#11 mechanisms) ------------------------------------------------ */
 typedef enum { CF_AES_ECB, CF_AES_CBC, CF_AES_CBC_PAD, CF_AES_CTR, CF_AES_GCM } cf_aes_mode;
+/* Full-block (128-bit) CFB and OFB, stream modes that the TPM needs (symmetric objects, parameter
+ * encryption; Part 1 section 11.4.6). They are values of cf_aes_mode outside the enumerator list so
+ * that the switches over the PKCS#11 modes (src/hsm/mech_aes.c) stay exhaustive; TODO(lead): move
+ * them into the enum together with case labels in mech_aes.c. iv: 16 bytes; any length. */
+#define CF_AES_CFB ((cf_aes_mode)5)
+#define CF_AES_OFB ((cf_aes_mode)6)
 typedef struct cf_cipher cf_cipher;
 /* iv: 16 bytes for CBC/CBC_PAD/CTR (the initial counter block), 1..256 bytes for GCM, none for
  * ECB. For GCM, aad is processed at creation and tag_len (bytes, 4..16) fixes the tag size.
@@ -196,6 +202,16 @@ cf_err cf_rsa_encrypt(cf_pkey *k, const cf_rsa_enc_params *p, const uint8_t *in,
                       uint8_t *out, size_t *outlen);
 cf_err cf_rsa_decrypt(cf_pkey *k, const cf_rsa_enc_params *p, const uint8_t *in, size_t inlen,
                       uint8_t *out, size_t *outlen);
+
+/* ---- RSA keys from primes (TPM primary keys derived from a seed, src/crypto/rsa_prime.c) ---- */
+/* True when cand (big-endian) is a probable prime (OpenSSL BN_check_prime: trial division and
+ * Miller-Rabin at the FIPS 186-5 error bound) and gcd(cand - 1, e) == 1. */
+bool cf_rsa_prime_ok(const uint8_t *cand, size_t len, uint32_t e);
+/* Builds the private key (n = p*q, d = e^-1 mod lcm(p-1, q-1), CRT parts) from two primes.
+ * CF_E_KEY_SIZE_RANGE when n does not have exactly `bits` bits or p and q are too close
+ * (|p - q| <= 2^(bits/2 - 100), FIPS 186-5 A.1.3). */
+cf_err cf_pkey_rsa_from_primes(const uint8_t *p, size_t plen, const uint8_t *q, size_t qlen, uint32_t e,
+                               unsigned bits, cf_pkey **out);
 
 /* ---- ECDH ---------------------------------------------------------------------------------- */
 /* Raw shared secret (x coordinate, field length) of priv with the peer's raw public point. */

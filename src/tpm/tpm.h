@@ -42,6 +42,11 @@ void tpm_delete_volatile(tpm_instance *t);
 bool tpm_established(const tpm_instance *t);
 void tpm_reset_established(tpm_instance *t);
 
+/* The clock source of TPMS_CLOCK_INFO and of dictionary-attack recovery: milliseconds from any
+ * origin, never decreasing (CLOCK_MONOTONIC when not set, or when now_ms is NULL). Tests set a
+ * fake one so that the engine is fully deterministic. */
+void tpm_set_time_source(tpm_instance *t, uint64_t (*now_ms)(void *ctx), void *ctx);
+
 /* Runs one command at a locality (0..4). Writes the response (at most cap bytes; 4096 is always
  * enough) and returns its length. Never fails: errors are TPM response codes. */
 size_t tpm_execute(tpm_instance *t, uint8_t locality, const uint8_t *cmd, size_t len, uint8_t *resp, size_t cap);
