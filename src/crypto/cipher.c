@@ -39,11 +39,9 @@ static const EVP_CIPHER *aes_cipher(cf_aes_mode mode, size_t keylen)
     case CF_AES_CBC_PAD: return (const EVP_CIPHER *[]){ EVP_aes_128_cbc(), EVP_aes_192_cbc(), EVP_aes_256_cbc() }[k];
     case CF_AES_CTR: return (const EVP_CIPHER *[]){ EVP_aes_128_ctr(), EVP_aes_192_ctr(), EVP_aes_256_ctr() }[k];
     case CF_AES_GCM: return (const EVP_CIPHER *[]){ EVP_aes_128_gcm(), EVP_aes_192_gcm(), EVP_aes_256_gcm() }[k];
+    case CF_AES_CFB: return (const EVP_CIPHER *[]){ EVP_aes_128_cfb128(), EVP_aes_192_cfb128(), EVP_aes_256_cfb128() }[k];
+    case CF_AES_OFB: return (const EVP_CIPHER *[]){ EVP_aes_128_ofb(), EVP_aes_192_ofb(), EVP_aes_256_ofb() }[k];
     }
-    if (mode == CF_AES_CFB)
-        return (const EVP_CIPHER *[]){ EVP_aes_128_cfb128(), EVP_aes_192_cfb128(), EVP_aes_256_cfb128() }[k];
-    if (mode == CF_AES_OFB)
-        return (const EVP_CIPHER *[]){ EVP_aes_128_ofb(), EVP_aes_192_ofb(), EVP_aes_256_ofb() }[k];
     return NULL;
 }
 
@@ -78,6 +76,8 @@ cf_err cf_cipher_new(cf_aes_mode mode, bool encrypt, const uint8_t *key, size_t 
     case CF_AES_CBC:
     case CF_AES_CBC_PAD:
     case CF_AES_CTR:
+    case CF_AES_CFB:
+    case CF_AES_OFB:
         CF_ENSURE(iv && ivlen == BLOCK, CF_E_MECHANISM_PARAM_INVALID);
         break;
     case CF_AES_GCM:
@@ -86,8 +86,6 @@ cf_err cf_cipher_new(cf_aes_mode mode, bool encrypt, const uint8_t *key, size_t 
         CF_ENSURE(aadlen <= INT_MAX, CF_E_MECHANISM_PARAM_INVALID);
         break;
     }
-    if (mode == CF_AES_CFB || mode == CF_AES_OFB)
-        CF_ENSURE(iv && ivlen == BLOCK, CF_E_MECHANISM_PARAM_INVALID);
 
     cf_err rv = CF_E_CRYPTO;
     int enc = encrypt ? 1 : 0;
@@ -220,6 +218,8 @@ cf_err cf_cipher_final(cf_cipher *c, uint8_t *out, size_t *outlen)
         c->state = ST_FINAL_PENDING;
         return deliver_pending(c, out, outlen);
     case CF_AES_CTR:
+    case CF_AES_CFB:
+    case CF_AES_OFB:
         break;
     case CF_AES_GCM:
         if (c->enc)

@@ -65,13 +65,9 @@ cf_err cf_aes_gcm_open(const uint8_t *key, size_t keylen, const uint8_t *iv, siz
                        const uint8_t *tag, size_t taglen, uint8_t *pt);
 
 /* ---- AES streaming (PKCS#11 mechanisms) ------------------------------------------------ */
-typedef enum { CF_AES_ECB, CF_AES_CBC, CF_AES_CBC_PAD, CF_AES_CTR, CF_AES_GCM } cf_aes_mode;
-/* Full-block (128-bit) CFB and OFB, stream modes that the TPM needs (symmetric objects, parameter
- * encryption; Part 1 section 11.4.6). They are values of cf_aes_mode outside the enumerator list so
- * that the switches over the PKCS#11 modes (src/hsm/mech_aes.c) stay exhaustive; TODO(lead): move
- * them into the enum together with case labels in mech_aes.c. iv: 16 bytes; any length. */
-#define CF_AES_CFB ((cf_aes_mode)5)
-#define CF_AES_OFB ((cf_aes_mode)6)
+/* CFB (full-block, 128-bit) and OFB are the stream modes the TPM needs (symmetric objects,
+ * parameter encryption; Part 1 section 11.4.6): iv 16 bytes, any length. */
+typedef enum { CF_AES_ECB, CF_AES_CBC, CF_AES_CBC_PAD, CF_AES_CTR, CF_AES_GCM, CF_AES_CFB, CF_AES_OFB } cf_aes_mode;
 typedef struct cf_cipher cf_cipher;
 /* iv: 16 bytes for CBC/CBC_PAD/CTR (the initial counter block), 1..256 bytes for GCM, none for
  * ECB. For GCM, aad is processed at creation and tag_len (bytes, 4..16) fixes the tag size.
@@ -154,7 +150,8 @@ cf_err cf_pkey_spki(const cf_pkey *k, cf_buf *der);
 cf_err cf_pkey_from_pem(const uint8_t *data, size_t len, cf_pkey **out);
 
 /* Unencrypted PKCS#8 PrivateKeyInfo DER (RFC 5208), the bytes C_WrapKey wraps for a private key.
- * to: CF_E_KEY_TYPE_INCONSISTENT for a public key; der is malloc'd (cf_buf_free wipes it).
+ * to: CF_E_KEY_TYPE_INCONSISTENT for a public key, CF_E_KEY_NOT_WRAPPABLE for an RSA key without
+ * its primes (imported from n, e, d alone); der is malloc'd (cf_buf_free wipes it).
  * from: exactly one PrivateKeyInfo, nothing after it; an RSA (1024 to 16384 bits), EC P-256 /
  * P-384 / P-521 (its public point, when present, must match the scalar) or Ed25519 private key.
  * Anything else, including other algorithms and curves, gives CF_E_WRAPPED_KEY_INVALID. */

@@ -81,7 +81,7 @@ cf_err cf_aes_key_unwrap(bool pad, const uint8_t *kek, size_t keklen, const uint
     size_t max = inlen - 8;
     /* RFC 5649 output length is known only after unwrapping; with a big enough buffer, unwrap
      * in place, else into scratch to learn (and report) the exact size. */
-    if (out && *outlen >= max) {
+    if (out && *outlen >= inlen) {   /* OpenSSL 3.0 wipes inlen bytes of out on failure */
         size_t len = 0;
         if (!run(false, ciph, kek, in, inlen, out, &len) || len > max) {
             cf_wipe(out, max);

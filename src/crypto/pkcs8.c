@@ -4,6 +4,8 @@
  * coffer or OpenSSL hands back is wiped before it is freed. */
 #include <limits.h>
 #include <string.h>
+#include <openssl/bn.h>
+#include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/decoder.h>
 #include <openssl/encoder.h>
@@ -12,12 +14,24 @@
 #include <openssl/x509.h>
 #include "crypto/crypto_int.h"
 
+/* RSAPrivateKey (RFC 8017 A.1.2) has no optional fields: a key imported from n, e and d alone
+ * (no primes) cannot be written. */
+static bool rsa_has_primes(const EVP_PKEY *pk)
+{
+    BIGNUM *p = NULL;
+    bool ok = EVP_PKEY_get_bn_param(pk, OSSL_PKEY_PARAM_RSA_FACTOR1, &p) == 1 && p != NULL;
+    BN_clear_free(p);
+    ERR_clear_error();
+    return ok;
+}
+
 cf_err cf_pkey_to_pkcs8(const cf_pkey *k, cf_buf *der)
 {
     CF_ENSURE(k && der, CF_E_ARGS);
     der->p = NULL;
     der->len = 0;
     CF_ENSURE(k->priv, CF_E_KEY_TYPE_INCONSISTENT);
+    CF_ENSURE(k->type != CF_PKEY_RSA || rsa_has_primes(k->pk), CF_E_KEY_NOT_WRAPPABLE);
     cf_err rv = CF_E_CRYPTO;
     unsigned char *data = NULL;
     size_t len = 0;

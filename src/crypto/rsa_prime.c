@@ -15,22 +15,20 @@ bool cf_rsa_prime_ok(const uint8_t *cand, size_t len, uint32_t e)
         return false;
     bool ok = false;
     BN_CTX *ctx = BN_CTX_new();
-    BIGNUM *p = BN_bin2bn(cand, (int)len, NULL);
-    if (!ctx || !p)
+    BIGNUM *p = BN_bin2bn(cand, (int)len, NULL), *p1 = BN_new(), *be = BN_new(), *g = BN_new();
+    if (!ctx || !p || !p1 || !be || !g)
         goto out;
-    /* gcd(p-1, e) == 1 first: it is cheap and e is usually prime (65537). */
-    if (!BN_sub_word(p, 1))
+    /* gcd(p-1, e) == 1 first: it is cheap (e need not be prime) */
+    if (!BN_copy(p1, p) || !BN_sub_word(p1, 1) || !BN_set_word(be, e) || !BN_gcd(g, p1, be, ctx))
         goto out;
-    BN_ULONG r = BN_mod_word(p, e);
-    if (r == (BN_ULONG)-1)
+    if (!BN_is_one(g))
         goto out;
-    if (!BN_add_word(p, 1))
-        goto out;
-    if (r == 0)
-        goto out;   /* e divides p - 1 (e prime): no inverse */
     ok = BN_check_prime(p, ctx, NULL) == 1;
 out:
     BN_clear_free(p);
+    BN_clear_free(p1);
+    BN_free(be);
+    BN_free(g);
     BN_CTX_free(ctx);
     ERR_clear_error();
     return ok;

@@ -7,6 +7,8 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include "base/bytes.h"
 #include "base/log.h"
@@ -16,6 +18,7 @@ typedef struct {
     cofferd_instance *in;
     cfd_proto proto;
     int fd;
+    bool tcp;
     uint8_t buf[CFD_MAX_FRAME];
     size_t have;
     uint8_t resp[16 + TPM_MAX_RESPONSE_SIZE];
@@ -340,6 +343,13 @@ static bool fill(conn *c)
         c->have += (size_t)n;
         break;
     }
+    /* tpm2-tss's mssim TCTI writes a frame in two parts without TCP_NODELAY: its second part
+     * waits for our ACK of the first, which delayed ACK would hold for 40 ms. Acknowledge now (the
+     * flag does not stick, hence after every read). */
+    if (c->tcp) {
+        int one = 1;
+        (void)setsockopt(c->fd, IPPROTO_TCP, TCP_QUICKACK, &one, sizeof one);
+    }
     if (c->proto == CFD_SWTPM_CTRL) {
         while (c->have < sizeof c->buf) {
             ssize_t n = recv(c->fd, c->buf + c->have, sizeof c->buf - c->have, MSG_DONTWAIT);
@@ -358,6 +368,9 @@ void cofferd_serve(cofferd_instance *in, cfd_proto proto, int fd)
     c.proto = proto;
     c.fd = fd;
     c.have = 0;
+    int domain = 0;
+    socklen_t dlen = sizeof domain;
+    c.tcp = getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &dlen) == 0 && (domain == AF_INET || domain == AF_INET6);
     for (;;) {
         cfd_frame f;
         cfd_decision d = cfd_decode(proto, c.buf, c.have, &f);

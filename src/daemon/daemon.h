@@ -8,9 +8,10 @@
  *   server.c    listeners, the accept loop, the worker threads, orderly shutdown
  *   main.c      command line, configuration, signals
  *
- * Threads: one accept thread polls every listener; each accepted connection is served by a worker
- * thread (kept for reuse when the connection ends). A TPM command runs with its instance's mutex
- * held, so the commands of one instance are serialized and different instances run in parallel. */
+ * Threads: worker threads take turns polling every listener; the one that accepts a connection
+ * hands the polling to another and serves the connection (server.c). A TPM command runs with its
+ * instance's mutex held, so the commands of one instance are serialized and different instances
+ * run in parallel. */
 #pragma once
 #include <pthread.h>
 #include <stdbool.h>
@@ -184,7 +185,7 @@ typedef struct cofferd_server cofferd_server;
 /* Binds every listener of the configured instances; err names the instance and endpoint. */
 cf_err cofferd_server_new(cofferd_instance *const *instances, const cf_tpm_config *const *cfgs, size_t n,
                           cofferd_server **out, char *err, size_t errlen);
-/* Starts the accept thread. */
+/* Starts the first worker (which polls the listeners). */
 cf_err cofferd_server_start(cofferd_server *s);
 /* Closes the listeners, lets in-flight commands finish, ends every connection, joins all
  * threads, removes Unix socket files. */

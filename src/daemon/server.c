@@ -1,9 +1,10 @@
 /* server.c: listeners, the accept thread, the worker threads, and shutdown (see daemon.h).
  *
- * Workers are started on demand (when more connections wait than workers are idle) and kept for
- * reuse, up to MAX_WORKERS: swtpm's TCTI opens a connection per command, so creating a thread per
- * connection would be paid per command. Shutdown wakes a worker blocked in recv() with
- * shutdown(SHUT_RD): a command being executed still finishes and its answer is still sent. */
+ * Workers take turns polling the listeners (leader/follower, below), are started on demand and
+ * kept for reuse, up to MAX_WORKERS: swtpm's TCTI opens a connection per command, so a thread per
+ * connection, or a hand-off from an accept thread, would be paid per command. Shutdown wakes a
+ * worker blocked in recv() with shutdown(SHUT_RD): a command being executed still finishes and
+ * its answer is still sent. */
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
@@ -22,7 +23,6 @@
 
 #define MAX_LISTENERS (CF_TPM_MAX * 4 * 4) /* 4 channels an instance, a few addresses each */
 #define MAX_WORKERS 256
-#define MAX_QUEUED 1024
 #define SEND_TIMEOUT_S 10                  /* a client that does not read its answers is dropped */
 #define WORKER_STACK (1024 * 1024)
 
@@ -45,18 +45,14 @@ typedef struct {
 struct cofferd_server {
     listener ls[MAX_LISTENERS];
     size_t n_ls;
-    int wake[2];
-    pthread_t acceptor;
-    bool acceptor_running;
+    int wake[2];                    /* written at stop: wakes the leader */
 
     pthread_mutex_t mu;
-    pthread_cond_t cv;
-    pending q[MAX_QUEUED];
-    size_t q_head, q_len;
+    pthread_cond_t cv;              /* idle workers wait here to lead */
     pthread_t workers[MAX_WORKERS];
     int active[MAX_WORKERS];        /* the fd worker i serves, -1 when none */
     size_t n_workers, n_idle;
-    bool stopping;
+    bool has_leader, started, stopping;
 };
 
 /* ---- listeners ------------------------------------------------------------------------------ */
@@ -100,7 +96,7 @@ static cf_err listen_tcp(cofferd_server *s, cofferd_instance *in, cfd_proto prot
     size_t bound = 0;
     cf_err rv = CF_OK;
     for (struct addrinfo *a = res; a && rv == CF_OK; a = a->ai_next) {
-        int fd = socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC, a->ai_protocol);
+        int fd = socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, a->ai_protocol);
         if (fd < 0)
             continue;
         int one = 1;
@@ -155,7 +151,7 @@ static cf_err listen_unix(cofferd_server *s, cofferd_instance *in, cfd_proto pro
         }
         unlink(path);
     }
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof sa) != 0 || listen(fd, 64) != 0) {
         snprintf(err, errlen, "tpm %s: %s: cannot listen on %s: %s", in->name, cfd_proto_name(proto), path, strerror(errno));
         if (fd >= 0)
@@ -230,29 +226,117 @@ cf_err cofferd_server_new(cofferd_instance *const *instances, const cf_tpm_confi
     return CF_OK;
 }
 
-/* ---- workers -------------------------------------------------------------------------------- */
+/* ---- workers (leader/follower) ------------------------------------------------------------- */
+/* One idle worker at a time, the leader, polls the listeners. When it accepts a connection it
+ * hands leadership to an idle worker (or starts one) and serves the connection itself, so a
+ * connection reaches its worker without a second thread wake-up (swtpm's TCTI pays one connection
+ * per command). */
 typedef struct {
     cofferd_server *s;
     size_t index;
 } worker_arg;
+
+static void *worker_main(void *arg);
+
+/* Called with s->mu held. */
+static void spawn_worker(cofferd_server *s)
+{
+    if (s->n_workers == MAX_WORKERS) {
+        cf_warn("all %d worker threads are busy: new connections wait for one to end", MAX_WORKERS);
+        return;
+    }
+    worker_arg *wa = malloc(sizeof *wa);
+    if (!wa)
+        return;
+    wa->s = s;
+    wa->index = s->n_workers;
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setstacksize(&attr, WORKER_STACK);
+    int e = pthread_create(&s->workers[s->n_workers], &attr, worker_main, wa);
+    pthread_attr_destroy(&attr);
+    if (e != 0) {
+        free(wa);
+        cf_warn("cannot start a worker thread: %s", strerror(e));
+        return;
+    }
+    s->n_workers++;
+}
+
+/* Polls the listeners once as the leader (s->mu not held). Returns an accepted connection, or
+ * fd -1 when there was none (or shutdown was signalled). */
+static pending lead(cofferd_server *s, struct pollfd *pfd)
+{
+    pending p = { .fd = -1 };
+    int n = poll(pfd, s->n_ls + 1, -1);
+    if (n < 0) {
+        if (errno != EINTR)
+            cf_error("poll: %s", strerror(errno));
+        return p;
+    }
+    if (pfd[s->n_ls].revents)
+        return p;
+    for (size_t i = 0; i < s->n_ls; i++) {
+        if (!(pfd[i].revents & POLLIN))
+            continue;
+        const listener *l = &s->ls[i];
+        int fd = accept4(l->fd, NULL, NULL, SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
+                cf_warn("tpm %s: accept on %s: %s", l->in->name, l->where, strerror(errno));
+            if (errno == EMFILE || errno == ENFILE)
+                usleep(100 * 1000); /* let connections end rather than spin */
+            continue;
+        }
+        int one = 1;
+        if (l->tcp)
+            (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        struct timeval tv = { .tv_sec = SEND_TIMEOUT_S };
+        (void)setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+        p = (pending){ fd, l->in, l->proto, l->tcp };
+        return p;
+    }
+    return p;
+}
 
 static void *worker_main(void *arg)
 {
     worker_arg wa = *(worker_arg *)arg;
     free(arg);
     cofferd_server *s = wa.s;
+    struct pollfd *pfd = calloc(s->n_ls + 1, sizeof *pfd);
+    if (!pfd)
+        return NULL;
+    for (size_t i = 0; i < s->n_ls; i++)
+        pfd[i] = (struct pollfd){ .fd = s->ls[i].fd, .events = POLLIN };
+    pfd[s->n_ls] = (struct pollfd){ .fd = s->wake[0], .events = POLLIN };
     pthread_mutex_lock(&s->mu);
     for (;;) {
-        while (s->q_len == 0 && !s->stopping) {
+        while (s->has_leader && !s->stopping) {
             s->n_idle++;
             pthread_cond_wait(&s->cv, &s->mu);
             s->n_idle--;
         }
         if (s->stopping)
             break;
-        pending p = s->q[s->q_head];
-        s->q_head = (s->q_head + 1) % MAX_QUEUED;
-        s->q_len--;
+        s->has_leader = true;
+        pthread_mutex_unlock(&s->mu);
+
+        pending p = lead(s, pfd);
+
+        pthread_mutex_lock(&s->mu);
+        s->has_leader = false;
+        if (p.fd < 0)
+            continue;
+        if (s->stopping) {
+            close(p.fd);
+            break;
+        }
+        /* hand over leadership before serving */
+        if (s->n_idle > 0)
+            pthread_cond_signal(&s->cv);
+        else
+            spawn_worker(s);
         s->active[wa.index] = p.fd;
         pthread_mutex_unlock(&s->mu);
 
@@ -263,103 +347,28 @@ static void *worker_main(void *arg)
         close(p.fd);
     }
     pthread_mutex_unlock(&s->mu);
+    free(pfd);
     return NULL;
-}
-
-/* Called with s->mu held. */
-static void enqueue(cofferd_server *s, const pending *p)
-{
-    if (s->q_len == MAX_QUEUED) {
-        cf_warn("tpm %s: %zu connections wait already; refusing one", p->in->name, s->q_len);
-        close(p->fd);
-        return;
-    }
-    s->q[(s->q_head + s->q_len) % MAX_QUEUED] = *p;
-    s->q_len++;
-    if (s->q_len > s->n_idle && s->n_workers < MAX_WORKERS) {
-        worker_arg *wa = malloc(sizeof *wa);
-        pthread_attr_t attr;
-        pthread_attr_init(&attr);
-        pthread_attr_setstacksize(&attr, WORKER_STACK);
-        if (wa) {
-            wa->s = s;
-            wa->index = s->n_workers;
-            if (pthread_create(&s->workers[s->n_workers], &attr, worker_main, wa) == 0)
-                s->n_workers++;
-            else {
-                free(wa);
-                cf_warn("cannot start a worker thread: %s", strerror(errno));
-            }
-        }
-        pthread_attr_destroy(&attr);
-        if (s->n_workers == MAX_WORKERS)
-            cf_warn("all %d worker threads are busy: new connections wait for one to end", MAX_WORKERS);
-    }
-    pthread_cond_signal(&s->cv);
-}
-
-static void *accept_main(void *arg)
-{
-    cofferd_server *s = arg;
-    struct pollfd pfd[MAX_LISTENERS + 1];
-    for (size_t i = 0; i < s->n_ls; i++)
-        pfd[i] = (struct pollfd){ .fd = s->ls[i].fd, .events = POLLIN };
-    pfd[s->n_ls] = (struct pollfd){ .fd = s->wake[0], .events = POLLIN };
-    for (;;) {
-        int n = poll(pfd, s->n_ls + 1, -1);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            cf_error("poll: %s", strerror(errno));
-            return NULL;
-        }
-        if (pfd[s->n_ls].revents)
-            return NULL;
-        for (size_t i = 0; i < s->n_ls; i++) {
-            if (!(pfd[i].revents & POLLIN))
-                continue;
-            const listener *l = &s->ls[i];
-            int fd = accept4(l->fd, NULL, NULL, SOCK_CLOEXEC);
-            if (fd < 0) {
-                if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
-                    cf_warn("tpm %s: accept on %s: %s", l->in->name, l->where, strerror(errno));
-                if (errno == EMFILE || errno == ENFILE)
-                    usleep(100 * 1000); /* let connections end rather than spin */
-                continue;
-            }
-            int one = 1;
-            if (l->tcp)
-                (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-            struct timeval tv = { .tv_sec = SEND_TIMEOUT_S };
-            (void)setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-            pending p = { fd, l->in, l->proto, l->tcp };
-            pthread_mutex_lock(&s->mu);
-            enqueue(s, &p);
-            pthread_mutex_unlock(&s->mu);
-        }
-    }
 }
 
 cf_err cofferd_server_start(cofferd_server *s)
 {
-    if (pthread_create(&s->acceptor, NULL, accept_main, s) != 0)
-        return CF_E_INTERNAL;
-    s->acceptor_running = true;
-    return CF_OK;
+    pthread_mutex_lock(&s->mu);
+    spawn_worker(s);
+    bool ok = s->n_workers > 0;
+    s->started = ok;
+    pthread_mutex_unlock(&s->mu);
+    return ok ? CF_OK : CF_E_INTERNAL;
 }
 
 void cofferd_server_stop(cofferd_server *s)
 {
-    if (s->acceptor_running) {
-        ssize_t w;
-        do
-            w = write(s->wake[1], "x", 1);
-        while (w < 0 && errno == EINTR);
-        pthread_join(s->acceptor, NULL);
-        s->acceptor_running = false;
-    }
-    close_listeners(s);
     pthread_mutex_lock(&s->mu);
+    if (!s->started) {
+        pthread_mutex_unlock(&s->mu);
+        close_listeners(s);
+        return;
+    }
     s->stopping = true;
     size_t busy = 0;
     for (size_t i = 0; i < s->n_workers; i++)
@@ -370,18 +379,19 @@ void cofferd_server_stop(cofferd_server *s)
     pthread_cond_broadcast(&s->cv);
     size_t n = s->n_workers;
     pthread_mutex_unlock(&s->mu);
+    ssize_t w;
+    do /* wakes the leader out of poll (the pipe stays readable: any later leader sees it too) */
+        w = write(s->wake[1], "x", 1);
+    while (w < 0 && errno == EINTR);
     if (busy)
         cf_info("waiting for %zu connection%s to finish", busy, busy == 1 ? "" : "s");
     for (size_t i = 0; i < n; i++)
         pthread_join(s->workers[i], NULL);
     pthread_mutex_lock(&s->mu);
     s->n_workers = 0;
-    while (s->q_len) { /* accepted but never served */
-        close(s->q[s->q_head].fd);
-        s->q_head = (s->q_head + 1) % MAX_QUEUED;
-        s->q_len--;
-    }
+    s->started = false;
     pthread_mutex_unlock(&s->mu);
+    close_listeners(s);
 }
 
 void cofferd_server_free(cofferd_server *s)

@@ -44,6 +44,8 @@ static uint64_t produced(const aes_ctx *c, uint64_t t)
     switch (c->mode) {
     case CF_AES_CTR:
     case CF_AES_GCM:
+    case CF_AES_CFB:   /* not offered as PKCS#11 mechanisms; stream modes all the same */
+    case CF_AES_OFB:
         return t;
     case CF_AES_CBC_PAD:
         if (!c->enc)

@@ -32,6 +32,8 @@ typedef uint32_t tpm_rc;
 #define TPM_INPUT_BUFFER 1024        /* TPM_PT_INPUT_BUFFER: MAX_BUFFER for TPM2B_MAX_BUFFER */
 #define TPM_CONTEXT_HASH TPM2_ALG_SHA256   /* tickets and proofs */
 #define TPM_BLOB_VERSION 1
+/* tss2_tpm2_types.h builds TPM2_TRANSIENT_FIRST by shifting an int into the sign bit (UB) */
+#define TPM_TRANSIENT_FIRST 0x80000000u
 
 /* ---- response codes (Part 2 section 6.6) ------------------------------------------------- */
 /* Format-1 codes carry the number of the parameter, handle or session they concern. Adding a

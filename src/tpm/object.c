@@ -32,7 +32,7 @@ tpm_object *tpm_object_free_slot(tpm_instance *t, TPM2_HANDLE *handle)
 {
     for (size_t i = 0; i < TPM_OBJECT_SLOTS; i++)
         if (!t->objects[i].used) {
-            *handle = TPM2_TRANSIENT_FIRST + (TPM2_HANDLE)i;
+            *handle = TPM_TRANSIENT_FIRST + (TPM2_HANDLE)i;
             return &t->objects[i];
         }
     return NULL;
@@ -251,7 +251,8 @@ static tpm_rc derive_rsa(tpm_kdf_stream *ks, tpm_object *o)
     uint8_t pb[256], qb[256];
     tpm_rc rc;
     TPM_GUARD(draw_prime(ks, half, e, pb));
-    for (;;) {
+    for (int tries = 0;; tries++) {
+        TPM_CHECK(tries < 64, TPM2_RC_NO_RESULT);
         TPM_GUARD(draw_prime(ks, half, e, qb));
         cf_err ce = cf_pkey_rsa_from_primes(pb, half, qb, half, e, p->keyBits, &o->key);
         if (ce == CF_OK)

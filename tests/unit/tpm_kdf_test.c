@@ -35,8 +35,10 @@ static void ref_kdfa(const EVP_MD *md, const uint8_t *key, size_t keylen, const 
         m = 4;
         memcpy(msg + m, label, strlen(label) + 1);   /* with its NUL */
         m += strlen(label) + 1;
-        memcpy(msg + m, u, ulen), m += ulen;
-        memcpy(msg + m, v, vlen), m += vlen;
+        if (ulen)
+            memcpy(msg + m, u, ulen), m += ulen;
+        if (vlen)
+            memcpy(msg + m, v, vlen), m += vlen;
         be32(msg + m, bits), m += 4;
         unsigned bl = 0;
         assert_non_null(HMAC(md, key, (int)keylen, msg, m, blk, &bl));
@@ -127,9 +129,8 @@ static void test_kdf_stream(void **state)
     assert_int_equal(tpm_kdf_draw(&s1, a + 32, 32), TPM2_RC_SUCCESS);
     assert_int_equal(tpm_kdf_draw(&s2, b, 64), TPM2_RC_SUCCESS);
     assert_memory_equal(a, b, 64);
+    /* block 1 by hand: [1] || "L" || 00 || [bits = 0] */
     uint8_t want[32];
-    ref_kdfa(EVP_sha256(), key, sizeof key, "L", NULL, 0, NULL, 0, 0, want);   /* bits field 0; one block */
-    (void)want;   /* ref_kdfa with bits 0 produces nothing: compute block 1 by hand */
     uint8_t msg[4 + 2 + 4] = { 0, 0, 0, 1, 'L', 0, 0, 0, 0, 0 };
     unsigned bl = 0;
     HMAC(EVP_sha256(), key, sizeof key, msg, sizeof msg, want, &bl);

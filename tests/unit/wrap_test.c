@@ -3,7 +3,7 @@
  *
  * crypto level: cf_pkey_to_pkcs8 / cf_pkey_from_pkcs8 round trips (a signature by one verifies
  * with the other), truncated or extended DER, other algorithms and an EC key whose public point
- * is not its scalar's are rejected.
+ * is not its scalar's are rejected; an RSA key without its primes is not encoded.
  * engine level: RSA-2048, P-256 and Ed25519 private keys wrapped and unwrapped, the copy signs for
  * the original public key; the length protocol; the refusals (unextractable, public key, RSA
  * mechanism, WRAP_WITH_TRUSTED, tampered blob, bytes that are no PKCS#8, inconsistent
@@ -168,6 +168,20 @@ static void pkcs8_rejects(void **state)
     cf_buf_free(&db);
     cf_pkey_free(a);
     cf_pkey_free(b);
+
+    /* an RSA key imported from n, e and d alone has no RSAPrivateKey encoding */
+    cf_pkey *full = NULL, *bare = NULL;
+    cf_rsa_parts r = { 0 };
+    assert_int_equal(cf_pkey_generate_rsa(2048, NULL, 0, &full), CF_OK);
+    assert_int_equal(cf_pkey_rsa_export(full, true, &r), CF_OK);
+    cf_rsa_parts ned = { .n = r.n, .e = r.e, .d = r.d };
+    assert_int_equal(cf_pkey_rsa_import(&ned, &bare), CF_OK);
+    cf_buf none = { 0 };
+    assert_int_equal(cf_pkey_to_pkcs8(bare, &none), CF_E_KEY_NOT_WRAPPABLE);
+    assert_null(none.p);
+    cf_rsa_parts_free(&r);
+    cf_pkey_free(bare);
+    cf_pkey_free(full);
 }
 
 /* ---- engine: C_WrapKey / C_UnwrapKey of private keys ---------------------------------------- */
@@ -511,10 +525,15 @@ static void wrap_refusals(void **state)
     CK_OBJECT_HANDLE un;
     assert_int_equal(unwrap_as(s, CKM_AES_KEY_WRAP, kek, eblob, elen, CKK_EC_EDWARDS, &un), CF_OK);
     sign_verify(s, K_ED25519, un, epub);
-    /* a tampered blob fails the integrity check. (RFC 3394 here: a tampered RFC 5649 blob makes
-     * OpenSSL 3.0 wipe 8 bytes past the output that cf_aes_key_unwrap gives it, see keywrap.c.) */
+    /* a tampered blob fails the integrity check, under both wrap mechanisms (RFC 5649 failures make
+     * OpenSSL 3.0 wipe the whole input length of its output: keywrap.c gives it room for that) */
     eblob[elen / 2] ^= 0x10;
     assert_int_equal(unwrap_as(s, CKM_AES_KEY_WRAP, kek, eblob, elen, CKK_EC_EDWARDS, &un), CF_E_WRAPPED_KEY_INVALID);
+    free(eblob);
+    eblob = wrap(s, CKM_AES_KEY_WRAP_PAD, kek, epriv, &elen);
+    eblob[elen / 2] ^= 0x10;
+    assert_int_equal(unwrap_as(s, CKM_AES_KEY_WRAP_PAD, kek, eblob, elen, CKK_EC_EDWARDS, &un),
+                     CF_E_WRAPPED_KEY_INVALID);
     free(eblob);
     gen_pair(s, K_P256, true, true, &pub, &priv);
     len = sizeof out;

@@ -15,20 +15,21 @@ source "$(dirname "${BASH_SOURCE[0]}")/common.bash"
 COFFERD=${COFFERD:-$COFFER_BUILD/src/cofferd}
 COFFERD_PID=
 
-# port_free PORT: nothing listens on PORT (checked with ss when present, else by connecting).
+# port_free PORT: no TCP socket uses PORT locally, in any state (ss when present, else by connecting).
 port_free() {
   if command -v ss >/dev/null 2>&1; then
-    [ -z "$(ss -Htln "sport = :$1" 2>/dev/null)" ]
+    [ -z "$(ss -Htan "sport = :$1" 2>/dev/null)" ]
   else
     ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
   fi
 }
 
-# pick_ports N: sets PORT_BASE to the first of N consecutive free ports in 20000..59999.
+# pick_ports N: sets PORT_BASE to the first of N consecutive free ports in 20000..32699, below
+# Linux's ephemeral range (32768..60999), whose ports outgoing connections take at any moment.
 pick_ports() {
   local n=$1 tries base i ok
   for tries in $(seq 1 50); do
-    base=$(( 20000 + (RANDOM * 32768 + RANDOM) % 40000 ))
+    base=$(( 20000 + RANDOM % 12700 ))
     ok=1
     for (( i = 0; i < n; i++ )); do
       port_free $(( base + i )) || { ok=0; break; }
@@ -83,7 +84,7 @@ tpm_cleanup() {
 cofferd_start() {
   local attempt i
   for attempt in 1 2 3; do
-    "$COFFERD" -c "$CONF" >>"$tmp/cofferd.log" 2>&1 &
+    COFFER_LOG=info "$COFFERD" -c "$CONF" >>"$tmp/cofferd.log" 2>&1 &
     COFFERD_PID=$!
     for i in $(seq 1 100); do
       if ! kill -0 "$COFFERD_PID" 2>/dev/null; then
@@ -91,7 +92,7 @@ cofferd_start() {
         COFFERD_PID=
         break
       fi
-      if ! port_free "$MSSIM_PORT" && ! port_free $(( SWTPM2_PORT + 1 )) && [ -S "$tmp/t3.sock.ctrl" ]; then
+      if [ -S "$tmp/t3.sock.ctrl" ] && grep -q 'tpm t3 ready' "$tmp/cofferd.log"; then
         say "cofferd $COFFERD_PID listening (mssim $MSSIM_PORT, swtpm $SWTPM_PORT, $SWTPM2_PORT, unix $tmp/t3.sock)"
         return 0
       fi
