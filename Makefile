@@ -2,7 +2,8 @@
 # on a fresh Debian 12 machine (scripts/deps installs or names what is missing).
 #
 #   make build   configure + compile into build/ (RelWithDebInfo)
-#   make run     build, then scripts/run-demo: a demo token under ./var and how to use it
+#   make run     build, then scripts/run-demo (a demo token under ./var and how to use it) and
+#                scripts/run-daemon (cofferd in the foreground with the TPM `default`)
 #   make test    every test (unit, module C tests, interop) in build/ with -Werror, then the unit
 #                and module tests again under ASan+UBSan in build-asan/
 #   make bench   build, then bench/run (signing throughput beside OpenSSL and SoftHSM2; 10k objects)
@@ -30,6 +31,7 @@ build:
 
 run: build
 	scripts/run-demo $(BUILD)
+	scripts/run-daemon $(BUILD)
 
 test:
 	scripts/deps
