@@ -24,6 +24,24 @@ static const char *module_path(const cli_opts *o)
     const char *env = getenv("COFFER_MODULE");
     if (env && *env)
         return env;
+    /* Beside the executable first, so a build tree or an install under any prefix finds its own
+     * module: <dir>/libcoffer-pkcs11.so (build tree), <dir>/../lib/pkcs11/... (installed). */
+    static char near[4096];
+    char exe[3072];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n > 0) {
+        exe[n] = '\0';
+        char *slash = strrchr(exe, '/');
+        if (slash) {
+            *slash = '\0';
+            snprintf(near, sizeof near, "%s/libcoffer-pkcs11.so", exe);
+            if (access(near, R_OK) == 0)
+                return near;
+            snprintf(near, sizeof near, "%s/../lib/pkcs11/libcoffer-pkcs11.so", exe);
+            if (access(near, R_OK) == 0)
+                return near;
+        }
+    }
     if (*COFFER_MODULE_BUILD_PATH && access(COFFER_MODULE_BUILD_PATH, R_OK) == 0)
         return COFFER_MODULE_BUILD_PATH;
     return COFFER_MODULE_INSTALL_PATH;

@@ -209,10 +209,17 @@ bool cf_rsa_prime_ok(const uint8_t *cand, size_t len, uint32_t e);
  * (|p - q| <= 2^(bits/2 - 100), FIPS 186-5 A.1.3). */
 cf_err cf_pkey_rsa_from_primes(const uint8_t *p, size_t plen, const uint8_t *q, size_t qlen, uint32_t e,
                                unsigned bits, cf_pkey **out);
+/* q = n / p (big-endian; src/crypto/rsa_cofactor.c). CF_E_ATTRIBUTE_VALUE_INVALID when p is not a
+ * proper factor of n; *qlen is capacity in, bytes written out. */
+cf_err cf_rsa_cofactor(const uint8_t *n, size_t nlen, const uint8_t *p, size_t plen, uint8_t *q, size_t *qlen);
 
 /* ---- ECDH ---------------------------------------------------------------------------------- */
 /* Raw shared secret (x coordinate, field length) of priv with the peer's raw public point. */
 cf_err cf_ecdh(cf_pkey *priv, const uint8_t *peer_point, size_t peerlen, cf_buf *secret);
+/* The whole shared point priv * Q as 04||X||Y (TPM ECDH_ZGen / ECDH_KeyGen); point is 04||X||Y.
+ * CF_E_MECHANISM_PARAM_INVALID for a point that is malformed or off the curve, CF_E_DATA_INVALID
+ * when the product is the point at infinity. */
+cf_err cf_ec_point_mul(cf_pkey *priv, const uint8_t *point, size_t pointlen, cf_buf *out);
 
 /* ---- X.509 (the CLI's certificate import) ---------------------------------------------- */
 typedef struct {

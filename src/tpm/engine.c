@@ -55,6 +55,39 @@ static tpm_rc check_handle(tpm_instance *t, tpm_cmd *c, unsigned i)
     case TPM_HK_PCR:
         TPM_ENSURE(h < TPM_PCR_COUNT || h == TPM2_RH_NULL, tpm_rc_h(TPM2_RC_VALUE, n));
         return TPM2_RC_SUCCESS;
+    case TPM_HK_OBJECT_NULL:
+    case TPM_HK_ENTITY: {
+        uint8_t type = (uint8_t)(h >> 24);
+        if (h == TPM2_RH_NULL)
+            return TPM2_RC_SUCCESS;
+        if (type == TPM2_HT_TRANSIENT || type == TPM2_HT_PERSISTENT) {
+            c->objects[i] = tpm_object_find(t, h);
+            TPM_ENSURE(c->objects[i], tpm_rc_h(TPM2_RC_HANDLE, n));
+            return TPM2_RC_SUCCESS;
+        }
+        TPM_ENSURE(c->def->kinds[i] == TPM_HK_ENTITY, tpm_rc_h(TPM2_RC_VALUE, n));
+        if (h < TPM_PCR_COUNT || h == TPM2_RH_LOCKOUT)
+            return TPM2_RC_SUCCESS;
+        TPM_ENSURE(tpm_hierarchy_index(h) >= 0, tpm_rc_h(TPM2_RC_VALUE, n));
+        TPM_ENSURE(tpm_hierarchy_enabled(t, h), tpm_rc_h(TPM2_RC_HIERARCHY, n));
+        return TPM2_RC_SUCCESS;
+    }
+    case TPM_HK_POLICY_SESSION:
+        TPM_ENSURE((h >> 24) == TPM2_HT_POLICY_SESSION, tpm_rc_h(TPM2_RC_VALUE, n));
+        TPM_ENSURE(tpm_session_find(t, h), tpm_rc_h(TPM2_RC_HANDLE, n));
+        return TPM2_RC_SUCCESS;
+    case TPM_HK_HIERARCHY_AUTH:
+    case TPM_HK_CLEAR:
+    case TPM_HK_LOCKOUT: {
+        /* TPMI_RH_HIERARCHY_AUTH / TPMI_RH_CLEAR / TPMI_RH_LOCKOUT (Part 2 section 9.5) */
+        tpm_handle_kind k = c->def->kinds[i];
+        bool ok = h == TPM2_RH_LOCKOUT
+                  || (k != TPM_HK_LOCKOUT && h == TPM2_RH_PLATFORM)
+                  || (k == TPM_HK_HIERARCHY_AUTH && (h == TPM2_RH_OWNER || h == TPM2_RH_ENDORSEMENT));
+        TPM_ENSURE(ok, tpm_rc_h(TPM2_RC_VALUE, n));
+        TPM_ENSURE(h == TPM2_RH_LOCKOUT || tpm_hierarchy_enabled(t, h), tpm_rc_h(TPM2_RC_HIERARCHY, n));
+        return TPM2_RC_SUCCESS;
+    }
     case TPM_HK_NONE:
         break;
     }
@@ -118,6 +151,8 @@ size_t tpm_execute(tpm_instance *t, uint8_t locality, const uint8_t *cmd, size_t
     rc = c.def->fn(t, &c, &in, &pw);
     if (rc == TPM2_RC_SUCCESS && cf_writer_status(&pw) != CF_OK)
         rc = TPM2_RC_FAILURE;
+    if (rc == TPM2_RC_SUCCESS && c.tag == TPM2_ST_SESSIONS)
+        rc = tpm_sessions_encrypt_response(t, &c, params, pw.len);   /* nonces, then `encrypt` */
     if (rc == TPM2_RC_SUCCESS)
         rc = tpm_state_commit(t);
     else

@@ -27,11 +27,12 @@ typedef uint32_t tpm_rc;
 #define TPM_PERSISTENT_SLOTS 8       /* TPM_PT_HR_PERSISTENT_MIN */
 #define TPM_SEED_LEN 48              /* primary seeds: SHA-384 strength */
 #define TPM_PROOF_LEN 48
-#define TPM_MAX_SESSIONS 3
+#define TPM_MAX_SESSIONS 3           /* sessions in one authorization area */
+#define TPM_SESSION_SLOTS 8          /* loaded HMAC/policy sessions (TPM_PT_HR_LOADED_MIN) */
 #define TPM_MAX_RANDOM 48            /* GetRandom: at most TPM_PT_MAX_DIGEST (SHA-384) bytes a call */
 #define TPM_INPUT_BUFFER 1024        /* TPM_PT_INPUT_BUFFER: MAX_BUFFER for TPM2B_MAX_BUFFER */
 #define TPM_CONTEXT_HASH TPM2_ALG_SHA256   /* tickets and proofs */
-#define TPM_BLOB_VERSION 1
+#define TPM_BLOB_VERSION 2           /* 2: disableClear */
 /* tss2_tpm2_types.h builds TPM2_TRANSIENT_FIRST by shifting an int into the sign bit (UB) */
 #define TPM_TRANSIENT_FIRST 0x80000000u
 
@@ -142,6 +143,8 @@ typedef struct {
     cf_pkey *key;           /* RSA / ECC; NULL for keyedhash and symcipher */
     cf_signer *signer;      /* cached for the last (scheme, hash) used */
     cf_sig_params signer_params;
+    bool public_only;       /* LoadExternal without a sensitive area: sens is empty */
+    struct tpm_seq *seq;    /* a hash, HMAC or event sequence (commands/sequence.c); else NULL */
 } tpm_object;
 
 /* The part serialized into the blob (state.c). Everything a TPM keeps in NV. */
@@ -151,6 +154,7 @@ typedef struct {
     TPM2B_DIGEST lockout_policy;
     TPMI_ALG_HASH lockout_policy_alg;
     bool sh_enable, eh_enable;
+    bool disable_clear;                    /* ClearControl (TPMA_PERMANENT disableClear) */
     /* dictionary attack (Part 1 section 19.8) */
     uint32_t failed_tries, max_tries, recovery_time, lockout_recovery;
     bool lockout_locked;                   /* lockoutAuth failed: locked until lockout_recovery */
@@ -164,9 +168,30 @@ typedef struct {
     bool saved;
     tpm_pcrs saved_pcrs;
     uint8_t saved_null_seed[TPM_SEED_LEN], saved_null_proof[TPM_PROOF_LEN];
-    /* persistent objects: EvictControl is the next step; the format has room for them */
+    /* persistent objects (EvictControl; commands/persist.c): loaded, keys ready, handle 0x81xxxxxx */
     uint32_t n_persistent;
+    tpm_object persistent[TPM_PERSISTENT_SLOTS];
 } tpm_persistent;
+
+/* A loaded HMAC, policy or trial session (Part 1 section 19; session.c). */
+typedef struct {
+    bool used;
+    TPM2_HANDLE handle;          /* 0x02xxxxxx (HMAC) or 0x03xxxxxx (policy, trial) */
+    TPM2_SE type;
+    TPMI_ALG_HASH auth_hash;
+    TPMT_SYM_DEF symmetric;
+    TPM2B_NONCE nonce_tpm;
+    TPM2B_DIGEST session_key;    /* empty when unbound and unsalted */
+    bool bound;                  /* bind entity: its name and authValue at StartAuthSession */
+    TPM2B_NAME bind_name;
+    TPM2B_AUTH bind_auth;
+    /* policy sessions */
+    TPM2B_DIGEST policy_digest;
+    bool pcr_checked;            /* PolicyPCR ran: the PCRs must not change before use */
+    uint32_t pcr_counter;
+    bool auth_value_needed;      /* PolicyAuthValue */
+    bool password_needed;        /* PolicyPassword */
+} tpm_session;
 
 typedef uint64_t (*tpm_time_fn)(void *ctx);   /* milliseconds, monotonic */
 
@@ -182,10 +207,12 @@ struct tpm_instance {
     /* volatile */
     tpm_pcrs pcrs;
     tpm_object objects[TPM_OBJECT_SLOTS];
+    tpm_session sessions[TPM_SESSION_SLOTS];
     uint64_t time_base;        /* now() at the last power-on / Startup: TPMS_TIME_INFO.time */
     uint64_t clock_base;       /* now() when nv.clock was last advanced */
     uint64_t clock_saved;      /* nv.clock at the last persist */
     bool nv_dirty;             /* persistent state changed: hand the blob to persist */
+    uint64_t context_seq;      /* ContextSave sequence numbers (Part 1 section 30.3) */
 };
 /* Writes the blob through the persist callback if nv_dirty (or the clock ran far ahead). */
 tpm_rc tpm_state_commit(tpm_instance *t);
@@ -197,6 +224,14 @@ typedef enum {
     TPM_HK_OBJECT,          /* TPMI_DH_OBJECT: a loaded transient or persistent object */
     TPM_HK_HIERARCHY,       /* TPMI_RH_HIERARCHY+: owner, endorsement, platform, null */
     TPM_HK_PCR,             /* TPMI_DH_PCR+: 0..23 or TPM_RH_NULL */
+    TPM_HK_OBJECT_NULL,     /* TPMI_DH_OBJECT+: a loaded object or TPM_RH_NULL */
+    TPM_HK_ENTITY,          /* TPMI_DH_ENTITY+: object, hierarchy, lockout, PCR or TPM_RH_NULL */
+    TPM_HK_POLICY_SESSION,  /* TPMI_SH_POLICY: a loaded policy (or trial) session */
+    TPM_HK_PARENT,          /* TPMI_DH_PARENT: a loaded object or a hierarchy (CreateLoaded) */
+    TPM_HK_CONTEXT,         /* TPMI_DH_CONTEXT: a transient object, or a session the handler checks */
+    TPM_HK_HIERARCHY_AUTH,  /* TPMI_RH_HIERARCHY_AUTH: owner, endorsement, platform, lockout */
+    TPM_HK_CLEAR,           /* TPMI_RH_CLEAR: lockout, platform */
+    TPM_HK_LOCKOUT,         /* TPMI_RH_LOCKOUT */
 } tpm_handle_kind;
 
 typedef struct tpm_cmd tpm_cmd;
@@ -212,7 +247,15 @@ typedef struct {
     bool flushed;               /* TPMA_CC flushed */
     tpm_handle_kind kinds[3];
     tpm_handler fn;
+    /* Sessions (Part 1 section 21, Part 3): TPM_SF_ENC_CMD when the first command parameter is a
+     * TPM2B (a `decrypt` session may encrypt it), TPM_SF_ENC_RSP likewise for the first response
+     * parameter, TPM_SF_ADMIN when handle 1 is authorized in the ADMIN role (Part 1 19.2). A row
+     * that leaves the column out gets 0 (table.c allows that). */
+    uint8_t sess;
 } tpm_cmd_def;
+#define TPM_SF_ENC_CMD 0x01
+#define TPM_SF_ENC_RSP 0x02
+#define TPM_SF_ADMIN 0x04
 
 extern const tpm_cmd_def tpm_commands[];
 extern const size_t tpm_n_commands;
@@ -240,6 +283,12 @@ struct tpm_cmd {
     const uint8_t *params;      /* the parameter area (for cpHash) */
     size_t params_len;
     TPM2_HANDLE r_handle;       /* set by a handler when def->r_handle */
+    /* sessions (session.c): the loaded session of each authorization (NULL for TPM_RS_PW), the
+     * entity authValue each one uses, and the parameter area after decryption */
+    tpm_session *sess[TPM_MAX_SESSIONS];
+    TPM2B_AUTH sess_auth[TPM_MAX_SESSIONS];
+    bool sess_include_auth[TPM_MAX_SESSIONS];
+    uint8_t params_buf[TPM_MAX_COMMAND_SIZE];
 };
 
 /* ---- sessions (session.c) ------------------------------------------------------------------- */
@@ -250,6 +299,17 @@ tpm_rc tpm_sessions_parse(tpm_cmd *c, cf_reader *r);
 tpm_rc tpm_sessions_check(tpm_instance *t, tpm_cmd *c);
 /* Appends the response authorization area. */
 void tpm_sessions_respond(tpm_instance *t, tpm_cmd *c, const uint8_t *rparams, size_t rlen, cf_writer *w);
+/* After a successful handler, before the response parameters are written: new nonceTPM for each
+ * session, then the first response parameter encrypted in place for an `encrypt` session. */
+tpm_rc tpm_sessions_encrypt_response(tpm_instance *t, tpm_cmd *c, uint8_t *rparams, size_t rlen);
+tpm_session *tpm_session_find(tpm_instance *t, TPM2_HANDLE h);
+/* FlushContext of a session handle: TPM_RC_HANDLE when it is not loaded. */
+tpm_rc tpm_session_flush(tpm_instance *t, TPM2_HANDLE h);
+void tpm_sessions_flush_all(tpm_instance *t);
+size_t tpm_sessions_loaded(const tpm_instance *t);
+/* The Name of an entity for cpHash / binding (Part 1 section 16): an object's Name, else the
+ * handle as 4 bytes. */
+void tpm_entity_name(tpm_instance *t, TPM2_HANDLE h, TPM2B_NAME *name);
 
 /* ---- state (state.c) --------------------------------------------------------------------------- */
 uint64_t tpm_now(tpm_instance *t);
@@ -276,6 +336,39 @@ tpm_rc tpm_template_check(const TPMT_PUBLIC *pub, unsigned n);
 /* Derives the object from a primary seed (Part 1 section 26.3): fills pub->unique, sens, key. */
 tpm_rc tpm_object_derive(const uint8_t *seed, size_t seedlen, const TPMS_SENSITIVE_CREATE *in,
                          tpm_object *o);
+/* ---- object protection and loading (protect.c, commands/load.c, commands/persist.c) ------------ */
+/* A storage parent: restricted decrypt RSA / ECC / symcipher with a sensitive area. */
+bool tpm_object_is_storage(const tpm_object *o);
+/* Completes an object whose pub (and, unless public_only, sens) are set: checks that the two
+ * belong together (TPM_RC_BINDING / TPM_RC_KEY / TPM_RC_TYPE, without a parameter number), computes
+ * the name and builds the OpenSSL key. On failure o->key is NULL. */
+tpm_rc tpm_object_build(tpm_object *o);
+/* Part 1 section 23: outPrivate = integrityHMAC || AES-CFB(marshaled TPM2B_SENSITIVE), keys from
+ * KDFa(parent nameAlg, parent seedValue, "STORAGE" / "INTEGRITY"). unprotect: TPM_RC_INTEGRITY
+ * when the HMAC does not match (no parameter number), TPM_RC_SENSITIVE when the decrypted area
+ * does not parse. */
+tpm_rc tpm_private_protect(const tpm_object *parent, const TPM2B_NAME *name, const TPMT_SENSITIVE *s,
+                           TPM2B_PRIVATE *out);
+tpm_rc tpm_private_unprotect(const tpm_object *parent, const TPM2B_NAME *name, const TPM2B_PRIVATE *in,
+                             TPMT_SENSITIVE *s);
+/* Part 1 section 30: a context blob protected with keys from the hierarchy's proof, bound to
+ * resetCount (and restartCount for savedHandle 0x80000002), the sequence and the saved handle. */
+tpm_rc tpm_context_protect(const tpm_instance *t, TPMS_CONTEXT *ctx, const uint8_t *plain, size_t len);
+tpm_rc tpm_context_unprotect(const tpm_instance *t, const TPMS_CONTEXT *ctx, uint8_t *plain, size_t *len);
+/* A TPM2B_PUBLIC parameter whose size matches its content exactly (param n); in->off moves only
+ * on success. */
+tpm_rc tpm_get_public(cf_reader *in, TPMT_PUBLIC *pub, unsigned n);
+/* QN = nameAlg || H_nameAlg(parent's QN || name) (Part 1 section 16; a hierarchy's QN is its handle). */
+tpm_rc tpm_qualified_name(TPMI_ALG_HASH alg, const TPM2B_NAME *parent_qn, const TPM2B_NAME *name, TPM2B_NAME *qn);
+/* A hierarchy handle as a name (4 bytes). */
+void tpm_handle_name(TPM2_HANDLE h, TPM2B_NAME *name);
+/* EvictControl's persistent objects of one hierarchy go (for Clear: owner and endorsement). */
+void tpm_persistent_evict_hierarchy(tpm_instance *t, TPMI_RH_HIERARCHY hier);
+/* Persistent objects in the state blob (state.c calls these). */
+void tpm_persistent_serialize(const tpm_persistent *nv, cf_writer *w);
+cf_err tpm_persistent_parse(tpm_persistent *nv, cf_reader *r);
+void tpm_persistent_clear(tpm_persistent *nv);
+
 /* A signer for o->key with these parameters (cached in the object). */
 tpm_rc tpm_object_signer(tpm_object *o, const cf_sig_params *p, bool sign, cf_signer **out);
 /* The authValue of an entity (hierarchy, object, PCR) for password/HMAC checks. */
@@ -319,6 +412,56 @@ TPM_HANDLER(tpm_cc_flush_context);
 TPM_HANDLER(tpm_cc_sign);
 TPM_HANDLER(tpm_cc_verify_signature);
 TPM_HANDLER(tpm_cc_hash);
+TPM_HANDLER(tpm_cc_create);
+TPM_HANDLER(tpm_cc_create_loaded);
+TPM_HANDLER(tpm_cc_load);
+TPM_HANDLER(tpm_cc_load_external);
+TPM_HANDLER(tpm_cc_object_change_auth);
+TPM_HANDLER(tpm_cc_unseal);
+TPM_HANDLER(tpm_cc_context_save);
+TPM_HANDLER(tpm_cc_context_load);
+TPM_HANDLER(tpm_cc_evict_control);
+TPM_HANDLER(tpm_cc_start_auth_session);
+TPM_HANDLER(tpm_cc_policy_restart);
+TPM_HANDLER(tpm_cc_policy_get_digest);
+TPM_HANDLER(tpm_cc_policy_pcr);
+TPM_HANDLER(tpm_cc_policy_auth_value);
+TPM_HANDLER(tpm_cc_policy_password);
+
+TPM_HANDLER(tpm_cc_rsa_encrypt);
+TPM_HANDLER(tpm_cc_rsa_decrypt);
+TPM_HANDLER(tpm_cc_ecdh_keygen);
+TPM_HANDLER(tpm_cc_ecdh_zgen);
+TPM_HANDLER(tpm_cc_encrypt_decrypt);
+TPM_HANDLER(tpm_cc_encrypt_decrypt2);
+TPM_HANDLER(tpm_cc_hmac);
+TPM_HANDLER(tpm_cc_hmac_start);
+TPM_HANDLER(tpm_cc_hash_sequence_start);
+TPM_HANDLER(tpm_cc_sequence_update);
+TPM_HANDLER(tpm_cc_sequence_complete);
+TPM_HANDLER(tpm_cc_event_sequence_complete);
+TPM_HANDLER(tpm_cc_quote);
+TPM_HANDLER(tpm_cc_hierarchy_change_auth);
+TPM_HANDLER(tpm_cc_clear);
+TPM_HANDLER(tpm_cc_clear_control);
+TPM_HANDLER(tpm_cc_da_lock_reset);
+TPM_HANDLER(tpm_cc_da_parameters);
+
+/* ---- sequences (commands/sequence.c) ------------------------------------------------------- */
+/* A sequence object sits in a transient slot, marked by o->seq, with nameAlg
+ * TPM_ALG_NULL (so its Name is empty, as the reference TPM's EntityGetName has it), noDA and
+ * userWithAuth set (its authValue always usable). tpm_object_clear frees it. */
+typedef struct tpm_seq tpm_seq;
+void tpm_seq_free(tpm_seq *s);
+static inline bool tpm_object_is_sequence(const tpm_object *o) { return o && o->seq; }
+
+/* ---- signing (commands/sign.c), shared with Quote ---------------------------------------- */
+/* The scheme to sign with: the key's own, or the caller's when the key has none (errors name
+ * parameter 2, where both Sign and Quote carry inScheme). */
+tpm_rc tpm_sig_scheme_select(const TPMT_PUBLIC *pub, const TPMT_SIG_SCHEME *in, TPMT_SIG_SCHEME *out);
+/* Signs a digest with o's key under a scheme from tpm_sig_scheme_select. */
+tpm_rc tpm_sign_digest(tpm_object *o, const TPMT_SIG_SCHEME *scheme, const uint8_t *digest, size_t len,
+                       TPMT_SIGNATURE *out);
 
 /* The parameters must be used up (Part 3: trailing bytes are TPM_RC_SIZE). */
 static inline tpm_rc tpm_params_done(const cf_reader *in)

@@ -42,6 +42,7 @@ void tpm_object_clear(tpm_object *o)
 {
     cf_signer_free(o->signer);
     cf_pkey_free(o->key);
+    tpm_seq_free(o->seq);
     cf_wipe(o, sizeof *o);
 }
 

@@ -138,6 +138,7 @@ cf_err tpm_state_serialize(const tpm_instance *t, cf_writer *w)
     cf_put_u16(w, nv->lockout_policy_alg);
     cf_put_u8(w, nv->sh_enable);
     cf_put_u8(w, nv->eh_enable);
+    cf_put_u8(w, nv->disable_clear);      /* version 2 */
     cf_put_u32(w, nv->failed_tries);
     cf_put_u32(w, nv->max_tries);
     cf_put_u32(w, nv->recovery_time);
@@ -166,7 +167,7 @@ static cf_err parse(tpm_persistent *nv, cf_reader *r)
     CF_TRY(cf_get_bytes(r, magic, 4));
     CF_ENSURE(memcmp(magic, "CTPM", 4) == 0, CF_E_FORMAT);
     CF_TRY(cf_get_u16(r, &ver));
-    CF_ENSURE(ver == TPM_BLOB_VERSION, CF_E_FORMAT);
+    CF_ENSURE(ver == 1 || ver == TPM_BLOB_VERSION, CF_E_FORMAT);   /* 1: before disableClear */
     for (int i = 0; i < TPM_H_COUNT; i++) {
         tpm_hierarchy *h = &nv->h[i];
         CF_TRY(cf_get_bytes(r, h->seed, sizeof h->seed));
@@ -180,6 +181,8 @@ static cf_err parse(tpm_persistent *nv, cf_reader *r)
     CF_TRY(cf_get_u16(r, &nv->lockout_policy_alg));
     CF_TRY(get_bool(r, &nv->sh_enable));
     CF_TRY(get_bool(r, &nv->eh_enable));
+    if (ver >= 2)
+        CF_TRY(get_bool(r, &nv->disable_clear));
     CF_TRY(cf_get_u32(r, &nv->failed_tries));
     CF_TRY(cf_get_u32(r, &nv->max_tries));
     CF_TRY(cf_get_u32(r, &nv->recovery_time));

@@ -8,7 +8,7 @@
 #include "tpm/internal.h"
 
 /* The signing scheme: the key's own, or the caller's when the key has none (param 2). */
-static tpm_rc pick_scheme(const TPMT_PUBLIC *pub, const TPMT_SIG_SCHEME *in, TPMT_SIG_SCHEME *out)
+tpm_rc tpm_sig_scheme_select(const TPMT_PUBLIC *pub, const TPMT_SIG_SCHEME *in, TPMT_SIG_SCHEME *out)
 {
     TPMT_SIG_SCHEME key = { .scheme = TPM2_ALG_NULL };
     if (pub->type == TPM2_ALG_RSA) {
@@ -48,6 +48,36 @@ static cf_sig_params sig_params(TPMI_ALG_SIG_SCHEME scheme, TPMI_ALG_HASH hash)
     return p;
 }
 
+tpm_rc tpm_sign_digest(tpm_object *o, const TPMT_SIG_SCHEME *scheme, const uint8_t *digest, size_t len,
+                       TPMT_SIGNATURE *out)
+{
+    TPMI_ALG_HASH hash = scheme->details.any.hashAlg;
+    cf_sig_params p = sig_params(scheme->scheme, hash);
+    cf_signer *s;
+    TPM_TRY(tpm_object_signer(o, &p, true, &s));
+    uint8_t sig[512];
+    size_t siglen = sizeof sig;
+    cf_err e = cf_signer_sign(s, digest, len, sig, &siglen);
+    TPM_ENSURE(e == CF_OK, tpm_rc_from_cf(e));
+
+    memset(out, 0, sizeof *out);
+    out->sigAlg = scheme->scheme;
+    if (o->pub.type == TPM2_ALG_ECC) {
+        size_t half = siglen / 2;
+        TPMS_SIGNATURE_ECC *ec = &out->signature.ecdsa;
+        ec->hash = hash;
+        ec->signatureR.size = ec->signatureS.size = (uint16_t)half;
+        memcpy(ec->signatureR.buffer, sig, half);
+        memcpy(ec->signatureS.buffer, sig + half, half);
+    } else {
+        TPMS_SIGNATURE_RSA *rs = &out->signature.rsassa;
+        rs->hash = hash;
+        rs->sig.size = (uint16_t)siglen;
+        memcpy(rs->sig.buffer, sig, siglen);
+    }
+    return TPM2_RC_SUCCESS;
+}
+
 TPM_HANDLER(tpm_cc_sign)
 {
     TPM2B_DIGEST digest;
@@ -62,7 +92,7 @@ TPM_HANDLER(tpm_cc_sign)
     TPM_ENSURE(pub->objectAttributes & TPMA_OBJECT_SIGN_ENCRYPT, tpm_rc_h(TPM2_RC_KEY, 1));
     TPM_ENSURE(pub->type == TPM2_ALG_RSA || pub->type == TPM2_ALG_ECC, tpm_rc_h(TPM2_RC_KEY, 1));   /* HMAC keys: later */
     TPMT_SIG_SCHEME scheme;
-    TPM_TRY(pick_scheme(pub, &scheme_in, &scheme));
+    TPM_TRY(tpm_sig_scheme_select(pub, &scheme_in, &scheme));
     TPMI_ALG_HASH hash = scheme.details.any.hashAlg;
     TPM_ENSURE(digest.size == tpm_hash_size(hash), tpm_rc_p(TPM2_RC_SIZE, 1));
     TPM_ENSURE(ticket.tag == TPM2_ST_HASHCHECK, tpm_rc_p(TPM2_RC_TAG, 3));
@@ -75,30 +105,8 @@ TPM_HANDLER(tpm_cc_sign)
                    tpm_rc_p(TPM2_RC_TICKET, 3));
     }
 
-    cf_sig_params p = sig_params(scheme.scheme, hash);
-    cf_signer *s;
-    TPM_TRY(tpm_object_signer(o, &p, true, &s));
-    uint8_t sig[512];
-    size_t siglen = sizeof sig;
-    cf_err e = cf_signer_sign(s, digest.buffer, digest.size, sig, &siglen);
-    TPM_ENSURE(e == CF_OK, tpm_rc_from_cf(e));
-
     TPMT_SIGNATURE out_sig;
-    memset(&out_sig, 0, sizeof out_sig);
-    out_sig.sigAlg = scheme.scheme;
-    if (pub->type == TPM2_ALG_ECC) {
-        size_t half = siglen / 2;
-        TPMS_SIGNATURE_ECC *ec = &out_sig.signature.ecdsa;
-        ec->hash = hash;
-        ec->signatureR.size = ec->signatureS.size = (uint16_t)half;
-        memcpy(ec->signatureR.buffer, sig, half);
-        memcpy(ec->signatureS.buffer, sig + half, half);
-    } else {
-        TPMS_SIGNATURE_RSA *rs = &out_sig.signature.rsassa;
-        rs->hash = hash;
-        rs->sig.size = (uint16_t)siglen;
-        memcpy(rs->sig.buffer, sig, siglen);
-    }
+    TPM_TRY(tpm_sign_digest(o, &scheme, digest.buffer, digest.size, &out_sig));
     TPM_PUT(out, TPMT_SIGNATURE, &out_sig);
     return TPM2_RC_SUCCESS;
 }
