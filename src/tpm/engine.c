@@ -88,6 +88,22 @@ static tpm_rc check_handle(tpm_instance *t, tpm_cmd *c, unsigned i)
         TPM_ENSURE(h == TPM2_RH_LOCKOUT || tpm_hierarchy_enabled(t, h), tpm_rc_h(TPM2_RC_HIERARCHY, n));
         return TPM2_RC_SUCCESS;
     }
+    case TPM_HK_PARENT:   /* TPMI_DH_PARENT: a hierarchy (then objects[i] stays NULL) or an object */
+        if (tpm_hierarchy_index(h) >= 0) {
+            TPM_ENSURE(tpm_hierarchy_enabled(t, h), tpm_rc_h(TPM2_RC_HIERARCHY, n));
+            return TPM2_RC_SUCCESS;
+        }
+        TPM_ENSURE((h >> 24) == TPM2_HT_TRANSIENT || (h >> 24) == TPM2_HT_PERSISTENT, tpm_rc_h(TPM2_RC_VALUE, n));
+        c->objects[i] = tpm_object_find(t, h);
+        TPM_ENSURE(c->objects[i], tpm_rc_h(TPM2_RC_HANDLE, n));
+        return TPM2_RC_SUCCESS;
+    case TPM_HK_CONTEXT:  /* TPMI_DH_CONTEXT: a transient object, or a session (the handler decides) */
+        if ((h >> 24) == TPM2_HT_HMAC_SESSION || (h >> 24) == TPM2_HT_POLICY_SESSION)
+            return TPM2_RC_SUCCESS;
+        TPM_ENSURE((h >> 24) == TPM2_HT_TRANSIENT, tpm_rc_h(TPM2_RC_VALUE, n));
+        c->objects[i] = tpm_object_find(t, h);
+        TPM_ENSURE(c->objects[i], tpm_rc_h(TPM2_RC_HANDLE, n));
+        return TPM2_RC_SUCCESS;
     case TPM_HK_NONE:
         break;
     }

@@ -191,6 +191,10 @@ typedef struct {
     uint32_t pcr_counter;
     bool auth_value_needed;      /* PolicyAuthValue */
     bool password_needed;        /* PolicyPassword */
+    /* ContextSave: the slot stays taken (the session is active, not loaded) until ContextLoad of
+     * the blob with this sequence number, or FlushContext of the handle */
+    bool saved;
+    uint64_t saved_seq;
 } tpm_session;
 
 typedef uint64_t (*tpm_time_fn)(void *ctx);   /* milliseconds, monotonic */
@@ -306,7 +310,12 @@ tpm_session *tpm_session_find(tpm_instance *t, TPM2_HANDLE h);
 /* FlushContext of a session handle: TPM_RC_HANDLE when it is not loaded. */
 tpm_rc tpm_session_flush(tpm_instance *t, TPM2_HANDLE h);
 void tpm_sessions_flush_all(tpm_instance *t);
-size_t tpm_sessions_loaded(const tpm_instance *t);
+/* ContextSave / ContextLoad of a session (session_context.c): called by commands/context.c for
+ * session handles. save writes the TPMS_CONTEXT; load gives the handle back. */
+tpm_rc tpm_session_context_save(tpm_instance *t, TPM2_HANDLE h, cf_writer *out);
+tpm_rc tpm_session_context_load(tpm_instance *t, const TPMS_CONTEXT *ctx, TPM2_HANDLE *h);
+size_t tpm_sessions_loaded(const tpm_instance *t);   /* loaded */
+size_t tpm_sessions_active(const tpm_instance *t);   /* loaded or saved */
 /* The Name of an entity for cpHash / binding (Part 1 section 16): an object's Name, else the
  * handle as 4 bytes. */
 void tpm_entity_name(tpm_instance *t, TPM2_HANDLE h, TPM2B_NAME *name);
@@ -362,8 +371,6 @@ tpm_rc tpm_get_public(cf_reader *in, TPMT_PUBLIC *pub, unsigned n);
 tpm_rc tpm_qualified_name(TPMI_ALG_HASH alg, const TPM2B_NAME *parent_qn, const TPM2B_NAME *name, TPM2B_NAME *qn);
 /* A hierarchy handle as a name (4 bytes). */
 void tpm_handle_name(TPM2_HANDLE h, TPM2B_NAME *name);
-/* EvictControl's persistent objects of one hierarchy go (for Clear: owner and endorsement). */
-void tpm_persistent_evict_hierarchy(tpm_instance *t, TPMI_RH_HIERARCHY hier);
 /* Persistent objects in the state blob (state.c calls these). */
 void tpm_persistent_serialize(const tpm_persistent *nv, cf_writer *w);
 cf_err tpm_persistent_parse(tpm_persistent *nv, cf_reader *r);
@@ -454,6 +461,10 @@ TPM_HANDLER(tpm_cc_da_parameters);
 typedef struct tpm_seq tpm_seq;
 void tpm_seq_free(tpm_seq *s);
 static inline bool tpm_object_is_sequence(const tpm_object *o) { return o && o->seq; }
+
+/* Extends PCR pcr (< TPM_PCR_COUNT, locality checked by the caller) with each digest whose bank
+ * exists, and counts one PCR update (commands/pcr.c). */
+void tpm_pcr_extend_digests(tpm_instance *t, unsigned pcr, const TPML_DIGEST_VALUES *d);
 
 /* ---- signing (commands/sign.c), shared with Quote ---------------------------------------- */
 /* The scheme to sign with: the key's own, or the caller's when the key has none (errors name

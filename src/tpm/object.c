@@ -25,6 +25,10 @@ tpm_object *tpm_object_find(tpm_instance *t, TPM2_HANDLE h)
     for (size_t i = 0; i < TPM_OBJECT_SLOTS; i++)
         if (t->objects[i].used && t->objects[i].handle == h)
             return &t->objects[i];
+    /* persistent objects (EvictControl, commands/persist.c) */
+    for (size_t i = 0; i < TPM_PERSISTENT_SLOTS; i++)
+        if (t->nv.persistent[i].used && t->nv.persistent[i].handle == h)
+            return &t->nv.persistent[i];
     return NULL;
 }
 
@@ -48,6 +52,7 @@ void tpm_object_clear(tpm_object *o)
 
 void tpm_objects_flush_all(tpm_instance *t)
 {
+    tpm_sessions_flush_all(t);   /* loaded sessions go wherever transient objects go (Startup, _TPM_Init, power) */
     for (size_t i = 0; i < TPM_OBJECT_SLOTS; i++)
         if (t->objects[i].used)
             tpm_object_clear(&t->objects[i]);

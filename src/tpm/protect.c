@@ -33,7 +33,7 @@ static tpm_rc cfb(bool enc, const uint8_t *key, size_t keylen, const uint8_t *iv
 {
     cf_cipher *c = NULL;
     uint8_t tail[16];
-    size_t n = 0, m = 0;
+    size_t n = len, m = sizeof tail;   /* capacities in, bytes written out */
     cf_err e = cf_cipher_new(CF_AES_CFB, enc, key, keylen, iv, 16, NULL, 0, 0, &c);
     if (e == CF_OK)
         e = cf_cipher_update(c, in, len, out, &n);
@@ -51,7 +51,7 @@ static tpm_rc cfb(bool enc, const uint8_t *key, size_t keylen, const uint8_t *iv
 bool tpm_object_is_storage(const tpm_object *o)
 {
     TPMA_OBJECT a = o->pub.objectAttributes;
-    if (o->public_only || !(a & TPMA_OBJECT_RESTRICTED) || !(a & TPMA_OBJECT_DECRYPT) || (a & TPMA_OBJECT_SIGN_ENCRYPT))
+    if (o->public_only || tpm_object_is_sequence(o) || !(a & TPMA_OBJECT_RESTRICTED) || !(a & TPMA_OBJECT_DECRYPT) || (a & TPMA_OBJECT_SIGN_ENCRYPT))
         return false;
     switch (o->pub.type) {
     case TPM2_ALG_RSA: return o->pub.parameters.rsaDetail.symmetric.algorithm == TPM2_ALG_AES;

@@ -159,14 +159,17 @@ static tpm_rc check_password(tpm_instance *t, tpm_cmd *c, unsigned i)
 tpm_session *tpm_session_find(tpm_instance *t, TPM2_HANDLE h)
 {
     for (size_t i = 0; i < TPM_SESSION_SLOTS; i++)
-        if (t->sessions[i].used && t->sessions[i].handle == h)
+        if (t->sessions[i].used && !t->sessions[i].saved && t->sessions[i].handle == h)
             return &t->sessions[i];
     return NULL;
 }
 
 tpm_rc tpm_session_flush(tpm_instance *t, TPM2_HANDLE h)
 {
-    tpm_session *s = tpm_session_find(t, h);
+    tpm_session *s = NULL;   /* loaded or saved (Part 3 section 28.4) */
+    for (size_t i = 0; i < TPM_SESSION_SLOTS && !s; i++)
+        if (t->sessions[i].used && t->sessions[i].handle == h)
+            s = &t->sessions[i];
     TPM_ENSURE(s, TPM2_RC_HANDLE);
     cf_wipe(s, sizeof *s);
     return TPM2_RC_SUCCESS;
@@ -178,6 +181,14 @@ void tpm_sessions_flush_all(tpm_instance *t)
 }
 
 size_t tpm_sessions_loaded(const tpm_instance *t)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < TPM_SESSION_SLOTS; i++)
+        n += t->sessions[i].used && !t->sessions[i].saved;
+    return n;
+}
+
+size_t tpm_sessions_active(const tpm_instance *t)
 {
     size_t n = 0;
     for (size_t i = 0; i < TPM_SESSION_SLOTS; i++)
@@ -298,10 +309,13 @@ static tpm_rc param_crypt(const tpm_cmd *c, unsigned i, bool encrypt, const TPM2
         cf_wipe(kiv, sizeof kiv);
         TPM_CHECK(e == CF_OK, TPM2_RC_FAILURE);
         uint8_t buf[TPM_MAX_COMMAND_SIZE + 16];
-        size_t n1 = 0, n2 = 0;
+        size_t n1 = sizeof buf, n2 = 0;   /* in: capacity; out: bytes written */
+        TPM_CHECK(len <= TPM_MAX_COMMAND_SIZE, TPM2_RC_SIZE);
         e = cf_cipher_update(cip, data, len, buf, &n1);
-        if (e == CF_OK)
+        if (e == CF_OK) {
+            n2 = sizeof buf - n1;
             e = cf_cipher_final(cip, buf + n1, &n2);
+        }
         if (e == CF_OK && n1 + n2 != len)
             e = CF_E_INTERNAL;
         if (e == CF_OK)

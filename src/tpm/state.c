@@ -2,8 +2,9 @@
  * hierarchies, and the versioned blob that holds the persistent part (read through the bounded
  * reader: a blob that does not parse exactly is refused as CF_E_STORE_CORRUPT).
  *
- * Blob (big-endian): "CTPM" u16 version, then the fields in the order of tpm_state_serialize.
- * Version 1 has no persistent objects yet (a count that must be 0) — EvictControl adds them. */
+ * Blob (big-endian): "CTPM" u16 version, then the fields in the order of tpm_state_serialize,
+ * ending with the persistent objects of EvictControl (a count, then the objects: see
+ * commands/persist.c; a blob from before EvictControl has a count of 0 and parses the same). */
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -156,7 +157,7 @@ cf_err tpm_state_serialize(const tpm_instance *t, cf_writer *w)
         cf_put_bytes(w, nv->saved_null_seed, sizeof nv->saved_null_seed);
         cf_put_bytes(w, nv->saved_null_proof, sizeof nv->saved_null_proof);
     }
-    cf_put_u32(w, 0);   /* persistent objects */
+    tpm_persistent_serialize(nv, w);
     return cf_writer_status(w);
 }
 
@@ -200,8 +201,7 @@ static cf_err parse(tpm_persistent *nv, cf_reader *r)
         CF_TRY(cf_get_bytes(r, nv->saved_null_seed, sizeof nv->saved_null_seed));
         CF_TRY(cf_get_bytes(r, nv->saved_null_proof, sizeof nv->saved_null_proof));
     }
-    CF_TRY(cf_get_u32(r, &nv->n_persistent));
-    CF_ENSURE(nv->n_persistent == 0, CF_E_FORMAT);
+    CF_TRY(tpm_persistent_parse(nv, r));
     CF_ENSURE(cf_reader_done(r), CF_E_FORMAT);
     return CF_OK;
 }
@@ -212,6 +212,7 @@ cf_err tpm_state_parse(tpm_persistent *nv, const uint8_t *p, size_t len)
     cf_reader r = cf_reader_init(p, len);
     cf_err e = parse(nv, &r);
     if (e != CF_OK) {
+        tpm_persistent_clear(nv);
         cf_wipe(nv, sizeof *nv);
         return CF_E_STORE_CORRUPT;
     }
@@ -253,6 +254,7 @@ void tpm_instance_free(tpm_instance *t)
     if (!t)
         return;
     tpm_objects_flush_all(t);
+    tpm_persistent_clear(&t->nv);
     free(t->name);
     cf_secret_free(t, sizeof *t);
 }

@@ -23,13 +23,20 @@ static const TPMS_ALG_PROPERTY algs[] = {
     { TPM2_ALG_SHA384, HASH },
     { TPM2_ALG_NULL, 0 },
     { TPM2_ALG_RSASSA, ASYM | SIGN },
+    { TPM2_ALG_RSAES, ASYM | ENC },
     { TPM2_ALG_RSAPSS, ASYM | SIGN },
+    { TPM2_ALG_OAEP, ASYM | ENC },
     { TPM2_ALG_ECDSA, ASYM | SIGN | METH },
+    { TPM2_ALG_ECDH, ASYM | METH },
     { TPM2_ALG_KDF1_SP800_56A, HASH | METH },
     { TPM2_ALG_KDF1_SP800_108, HASH | METH },
     { TPM2_ALG_ECC, ASYM | OBJ },
     { TPM2_ALG_SYMCIPHER, OBJ },
+    { TPM2_ALG_CTR, SYM | ENC },
+    { TPM2_ALG_OFB, SYM | ENC },
+    { TPM2_ALG_CBC, SYM | ENC },
     { TPM2_ALG_CFB, SYM | ENC },
+    { TPM2_ALG_ECB, SYM | ENC },
 };
 
 static const TPM2_ECC_CURVE curves[] = { TPM2_ECC_NIST_P256, TPM2_ECC_NIST_P384 };
@@ -69,8 +76,8 @@ static bool property(const tpm_instance *t, TPM2_PT pt, uint32_t *v)
     case TPM2_PT_INPUT_BUFFER: *v = TPM_INPUT_BUFFER; return true;
     case TPM2_PT_HR_TRANSIENT_MIN: *v = TPM_OBJECT_SLOTS; return true;
     case TPM2_PT_HR_PERSISTENT_MIN: *v = TPM_PERSISTENT_SLOTS; return true;
-    case TPM2_PT_HR_LOADED_MIN: *v = TPM_MAX_SESSIONS; return true;
-    case TPM2_PT_ACTIVE_SESSIONS_MAX: *v = 64; return true;
+    case TPM2_PT_HR_LOADED_MIN: *v = TPM_SESSION_SLOTS; return true;
+    case TPM2_PT_ACTIVE_SESSIONS_MAX: *v = TPM_SESSION_SLOTS; return true;   /* a saved session keeps its slot */
     case TPM2_PT_PCR_COUNT: *v = TPM_PCR_COUNT; return true;
     case TPM2_PT_PCR_SELECT_MIN: *v = TPM_PCR_SELECT_BYTES; return true;
     case TPM2_PT_CONTEXT_GAP_MAX: *v = 0xFFFF; return true;
@@ -104,6 +111,7 @@ static bool property(const tpm_instance *t, TPM2_PT pt, uint32_t *v)
         *v = (nv->h[TPM_H_OWNER].auth.size ? TPMA_PERMANENT_OWNERAUTHSET : 0)
              | (nv->h[TPM_H_ENDORSEMENT].auth.size ? TPMA_PERMANENT_ENDORSEMENTAUTHSET : 0)
              | (nv->lockout_auth.size ? TPMA_PERMANENT_LOCKOUTAUTHSET : 0)
+             | (nv->disable_clear ? TPMA_PERMANENT_DISABLECLEAR : 0)
              | (nv->recovery_time && nv->failed_tries >= nv->max_tries ? TPMA_PERMANENT_INLOCKOUT : 0)
              | TPMA_PERMANENT_TPMGENERATEDEPS;
         return true;
@@ -113,10 +121,10 @@ static bool property(const tpm_instance *t, TPM2_PT pt, uint32_t *v)
              | (nv->orderly ? TPMA_STARTUP_CLEAR_ORDERLY : 0);
         return true;
     case TPM2_PT_HR_NV_INDEX: *v = 0; return true;
-    case TPM2_PT_HR_LOADED: *v = 0; return true;
-    case TPM2_PT_HR_LOADED_AVAIL: *v = TPM_MAX_SESSIONS; return true;
-    case TPM2_PT_HR_ACTIVE: *v = 0; return true;
-    case TPM2_PT_HR_ACTIVE_AVAIL: *v = 64; return true;
+    case TPM2_PT_HR_LOADED: *v = (uint32_t)tpm_sessions_loaded(t); return true;
+    case TPM2_PT_HR_LOADED_AVAIL: *v = (uint32_t)(TPM_SESSION_SLOTS - tpm_sessions_active(t)); return true;
+    case TPM2_PT_HR_ACTIVE: *v = (uint32_t)(tpm_sessions_active(t) - tpm_sessions_loaded(t)); return true;   /* saved */
+    case TPM2_PT_HR_ACTIVE_AVAIL: *v = (uint32_t)(TPM_SESSION_SLOTS - tpm_sessions_active(t)); return true;
     case TPM2_PT_HR_TRANSIENT_AVAIL: *v = (uint32_t)(TPM_OBJECT_SLOTS - n_loaded(t)); return true;
     case TPM2_PT_HR_PERSISTENT: *v = nv->n_persistent; return true;
     case TPM2_PT_HR_PERSISTENT_AVAIL: *v = TPM_PERSISTENT_SLOTS - nv->n_persistent; return true;
@@ -191,7 +199,22 @@ static void handles(tpm_instance *t, uint32_t first, uint32_t max, TPML_HANDLE *
             if (t->objects[i].used)
                 all[n++] = t->objects[i].handle;
         break;
-    default:   /* NV indexes, sessions, persistent objects: none yet */
+    case TPM2_HT_PERSISTENT:
+        for (size_t i = 0; i < TPM_PERSISTENT_SLOTS; i++)
+            if (t->nv.persistent[i].used)
+                all[n++] = t->nv.persistent[i].handle;
+        break;
+    case TPM2_HT_LOADED_SESSION:   /* HMAC and policy sessions alike (Part 3 section 30.2.1) */
+        for (size_t i = 0; i < TPM_SESSION_SLOTS; i++)
+            if (t->sessions[i].used && !t->sessions[i].saved)
+                all[n++] = t->sessions[i].handle;
+        break;
+    case TPM2_HT_SAVED_SESSION:
+        for (size_t i = 0; i < TPM_SESSION_SLOTS; i++)
+            if (t->sessions[i].used && t->sessions[i].saved)
+                all[n++] = t->sessions[i].handle;
+        break;
+    default:   /* NV indexes: none yet */
         break;
     }
     qsort(all, n, sizeof all[0], cmp_handle);

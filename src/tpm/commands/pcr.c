@@ -135,6 +135,16 @@ static void extend(tpm_instance *t, unsigned i, int b, const uint8_t *digest)
         memcpy(t->pcrs.value[b][i], nv, len);
 }
 
+void tpm_pcr_extend_digests(tpm_instance *t, unsigned pcr, const TPML_DIGEST_VALUES *d)
+{
+    for (uint32_t k = 0; k < d->count; k++) {
+        int b = tpm_pcr_bank_index(d->digests[k].hashAlg);
+        if (b >= 0)
+            extend(t, pcr, b, (const uint8_t *)&d->digests[k].digest);
+    }
+    t->pcrs.update_counter++;
+}
+
 TPM_HANDLER(tpm_cc_pcr_extend)
 {
     TPML_DIGEST_VALUES d;

@@ -150,7 +150,9 @@ TPM_HANDLER(tpm_cc_flush_context)
     uint8_t type = (uint8_t)(h >> 24);
     TPM_ENSURE(type == TPM2_HT_TRANSIENT || type == TPM2_HT_HMAC_SESSION || type == TPM2_HT_POLICY_SESSION,
                tpm_rc_p(TPM2_RC_VALUE, 1));
-    tpm_object *o = type == TPM2_HT_TRANSIENT ? tpm_object_find(t, h) : NULL;
+    if (type != TPM2_HT_TRANSIENT)   /* a session (session.c) */
+        return tpm_session_flush(t, h) == TPM2_RC_SUCCESS ? TPM2_RC_SUCCESS : tpm_rc_p(TPM2_RC_HANDLE, 1);
+    tpm_object *o = tpm_object_find(t, h);
     TPM_ENSURE(o, tpm_rc_p(TPM2_RC_HANDLE, 1));
     tpm_object_clear(o);
     return TPM2_RC_SUCCESS;
