@@ -9,6 +9,19 @@
 #include "base/secmem.h"
 #include "tpm/internal.h"
 
+/* The response HMAC of a command that changed the authValue of the entity it authorized uses the
+ * new value (Part 1 section 19.6.5, the reference TPM's ComputeResponseHMAC reading it afresh);
+ * a session bound to that entity is no longer bound to it then, so the value is included. */
+static void response_auth(tpm_cmd *c, const TPM2B_AUTH *now)
+{
+    if (c->n_sessions == 0 || !c->sess[0])
+        return;
+    bool same = c->sess_auth[0].size == now->size && cf_ct_equal(c->sess_auth[0].buffer, now->buffer, now->size);
+    if (!same)
+        c->sess_include_auth[0] = c->sess_include_auth[0] || c->sess[0]->type == TPM2_SE_HMAC;
+    c->sess_auth[0] = *now;
+}
+
 TPM_HANDLER(tpm_cc_hierarchy_change_auth)
 {
     TPM2B_AUTH auth;
@@ -29,6 +42,7 @@ TPM_HANDLER(tpm_cc_hierarchy_change_auth)
     }
     cf_wipe(dst, sizeof *dst);
     *dst = auth;
+    response_auth(c, &auth);
     cf_wipe(&auth, sizeof auth);
     t->nv_dirty = true;
     return TPM2_RC_SUCCESS;
@@ -61,7 +75,6 @@ static void evict_owner_objects(tpm_persistent *nv)
 TPM_HANDLER(tpm_cc_clear)
 {
     TPM_TRY(tpm_params_done(in));
-    (void)c;
     tpm_persistent *nv = &t->nv;
     TPM_ENSURE(!nv->disable_clear, TPM2_RC_DISABLED);
     /* new values first: a failure changes nothing */
@@ -86,6 +99,8 @@ TPM_HANDLER(tpm_cc_clear)
         nv->h[i].policy_alg = TPM2_ALG_NULL;
     }
     cf_wipe(&nv->lockout_auth, sizeof nv->lockout_auth);
+    if (c->handles[0] == TPM2_RH_LOCKOUT)
+        response_auth(c, &nv->lockout_auth);   /* the new lockoutAuth: empty (Part 3 section 24.6) */
     memset(&nv->lockout_policy, 0, sizeof nv->lockout_policy);
     nv->lockout_policy_alg = TPM2_ALG_NULL;
     /* objects of those hierarchies, loaded and persistent */
