@@ -191,6 +191,10 @@ typedef struct {
     uint32_t pcr_counter;
     bool auth_value_needed;      /* PolicyAuthValue */
     bool password_needed;        /* PolicyPassword */
+    TPM2_CC command_code;        /* PolicyCommandCode: the one command it may authorize (0: any) */
+    TPM2B_DIGEST cp_hash;        /* PolicySecret's cpHashA: the cpHash the use must have (empty: any) */
+    uint64_t start_clock;        /* nv.clock at StartAuthSession (PolicySecret's expiration counts from it) */
+    uint64_t timeout;            /* PolicySecret expiration: nv.clock after which it is void (0: none) */
     /* ContextSave: the slot stays taken (the session is active, not loaded) until ContextLoad of
      * the blob with this sequence number, or FlushContext of the handle */
     bool saved;
@@ -434,6 +438,9 @@ TPM_HANDLER(tpm_cc_policy_get_digest);
 TPM_HANDLER(tpm_cc_policy_pcr);
 TPM_HANDLER(tpm_cc_policy_auth_value);
 TPM_HANDLER(tpm_cc_policy_password);
+TPM_HANDLER(tpm_cc_policy_secret);        /* commands/policy.c */
+TPM_HANDLER(tpm_cc_policy_or);
+TPM_HANDLER(tpm_cc_policy_command_code);
 
 TPM_HANDLER(tpm_cc_rsa_encrypt);
 TPM_HANDLER(tpm_cc_rsa_decrypt);

@@ -10,7 +10,7 @@
 #include "base/secmem.h"
 #include "tpm/internal.h"
 
-#define SESSION_BLOB_VERSION 1
+#define SESSION_BLOB_VERSION 2   /* 2: commandCode, cpHash, start clock, timeout */
 
 static void put_session(cf_writer *w, const tpm_session *s)
 {
@@ -28,6 +28,10 @@ static void put_session(cf_writer *w, const tpm_session *s)
     cf_put_u32(w, s->pcr_counter);
     cf_put_u8(w, s->auth_value_needed);
     cf_put_u8(w, s->password_needed);
+    cf_put_u32(w, s->command_code);
+    tpm_put_2b(w, s->cp_hash.buffer, s->cp_hash.size);
+    cf_put_u64(w, s->start_clock);
+    cf_put_u64(w, s->timeout);
 }
 
 static bool get_flag(cf_reader *r, bool *v)
@@ -51,7 +55,10 @@ static bool get_session(cf_reader *r, tpm_session *s)
            && tpm_get(r, TPM_UNMARSHAL(TPM2B_AUTH), &s->bind_auth) == TPM2_RC_SUCCESS
            && tpm_get(r, TPM_UNMARSHAL(TPM2B_DIGEST), &s->policy_digest) == TPM2_RC_SUCCESS
            && get_flag(r, &s->pcr_checked) && cf_get_u32(r, &s->pcr_counter) == CF_OK
-           && get_flag(r, &s->auth_value_needed) && get_flag(r, &s->password_needed) && cf_reader_done(r)
+           && get_flag(r, &s->auth_value_needed) && get_flag(r, &s->password_needed)
+           && cf_get_u32(r, &s->command_code) == CF_OK
+           && tpm_get(r, TPM_UNMARSHAL(TPM2B_DIGEST), &s->cp_hash) == TPM2_RC_SUCCESS
+           && cf_get_u64(r, &s->start_clock) == CF_OK && cf_get_u64(r, &s->timeout) == CF_OK && cf_reader_done(r)
            && tpm_hash_size(s->auth_hash) > 0;
 }
 

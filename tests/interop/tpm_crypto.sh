@@ -23,9 +23,11 @@ T=$T1_MSSIM
 d=$tmp/crypto
 mkdir -p "$d"
 
-tt() { # tt TOOL ARGS...: a tpm2-tools command on t1, then the transient objects it left flushed
-  t2 "$T" "$@" || return $?
+tt() { # tt TOOL ARGS...: a tpm2-tools command on $T, then the transient objects it left flushed (also when it failed)
+  local rc=0
+  t2 "$T" "$@" || rc=$?
   tpm2_flushcontext -T "$T" -t >/dev/null 2>&1 || true
+  return $rc
 }
 
 run_ok "startup (clear)" t2 "$T" startup -c
@@ -158,19 +160,19 @@ run_ok "getcap properties-variable" t2 "$T" getcap properties-variable
 contains "TPM2_PT_MAX_AUTH_FAIL is 3" 'TPM2_PT_MAX_AUTH_FAIL: +0x3$' "$out"
 run_ok "createprimary (owner) for the DA key" tt createprimary -C o -G ecc256 -g sha256 -c "$d/prim2.ctx"
 run_ok "create a key with a password" tt create -C "$d/prim2.ctx" -G ecc256 -p keypw -u "$d/k.pub" -r "$d/k.priv"
-run_ok "load it" t2 "$T" load -C "$d/prim2.ctx" -u "$d/k.pub" -r "$d/k.priv" -c "$d/k.ctx"
-run_ok "sign with the right password" t2 "$T" sign -c "$d/k.ctx" -p keypw -g sha256 -o "$d/s" "$d/msg"
+run_ok "load it" tt load -C "$d/prim2.ctx" -u "$d/k.pub" -r "$d/k.priv" -c "$d/k.ctx"
+run_ok "sign with the right password" tt sign -c "$d/k.ctx" -p keypw -g sha256 -o "$d/s" "$d/msg"
 for i in 1 2 3; do
-  run_fails "sign with a wrong password ($i)" t2 "$T" sign -c "$d/k.ctx" -p wrong -g sha256 -o "$d/s" "$d/msg"
+  run_fails "sign with a wrong password ($i)" tt sign -c "$d/k.ctx" -p wrong -g sha256 -o "$d/s" "$d/msg"
+  contains "the TPM counts failure $i" 'DA counter incremented' "$out"
 done
-run_fails "sign with the right password is locked out" t2 "$T" sign -c "$d/k.ctx" -p keypw -g sha256 -o "$d/s" "$d/msg"
+run_fails "sign with the right password is locked out" tt sign -c "$d/k.ctx" -p keypw -g sha256 -o "$d/s" "$d/msg"
 contains "the TPM says lockout" 'lockout' "$out"
 run_ok "getcap properties-variable" t2 "$T" getcap properties-variable
 contains "TPM2_PT_LOCKOUT_COUNTER is 3" 'TPM2_PT_LOCKOUT_COUNTER: +0x3$' "$out"
 contains "inLockout is set" 'inLockout: +1' "$out"
 run_ok "dictionarylockout clear" t2 "$T" dictionarylockout -c
-run_ok "sign works again" t2 "$T" sign -c "$d/k.ctx" -p keypw -g sha256 -o "$d/s" "$d/msg"
-tpm2_flushcontext -T "$T" -t >/dev/null 2>&1 || true
+run_ok "sign works again" tt sign -c "$d/k.ctx" -p keypw -g sha256 -o "$d/s" "$d/msg"
 
 # ---- getcap, every class -------------------------------------------------------------------------
 for cap in $(tpm2_getcap -T "$T" -l | sed -nE 's/^- ([a-z-]+)$/\1/p'); do

@@ -815,6 +815,15 @@ static void test_hash_sequence(void **state)
     /* errors: an unknown hash; a bad hierarchy leaves the sequence usable; slots run out */
     assert_int_equal(seq_start(t, 0, "", TPM2_ALG_SHA512, &s), TPM2_RC_HASH | TPM2_RC_P | TPM2_RC_2);
     assert_int_equal(seq_start(t, 0, "", TPM2_ALG_SHA256, &s), TPM2_RC_SUCCESS);
+    {
+        cmd c;
+        resp r;
+        begin(&c, TPM2_ST_NO_SESSIONS, TPM2_CC_ReadPublic);   /* a sequence has no public area */
+        cf_put_u32(&c.w, s);
+        assert_int_equal(run(t, &c, &r), TPM2_RC_SEQUENCE | TPM2_RC_H | TPM2_RC_1);
+    }
+    assert_int_equal(flush(t, s), TPM2_RC_SUCCESS);
+    assert_int_equal(seq_start(t, 0, "", TPM2_ALG_SHA256, &s), TPM2_RC_SUCCESS);
     assert_int_equal(seq_complete(t, s, "", data, 4, 0x40000123, &d2, &t2), TPM2_RC_VALUE | TPM2_RC_P | TPM2_RC_2);
     assert_int_equal(seq_complete(t, s, "", data, 4, TPM2_RH_NULL, &d2, &t2), TPM2_RC_SUCCESS);
     TPM2_HANDLE hs[TPM_OBJECT_SLOTS];

@@ -135,6 +135,7 @@ TPM_HANDLER(tpm_cc_read_public)
 {
     TPM_TRY(tpm_params_done(in));
     const tpm_object *o = c->objects[0];
+    TPM_ENSURE(!tpm_object_is_sequence(o), tpm_rc_h(TPM2_RC_SEQUENCE, 1));   /* Part 3 section 12.4 */
     TPM2B_PUBLIC pub = { .publicArea = o->pub };
     TPM_PUT(out, TPM2B_PUBLIC, &pub);
     TPM_PUT(out, TPM2B_NAME, &o->name);

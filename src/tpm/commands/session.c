@@ -1,6 +1,7 @@
 /* session.c (commands): Part 3 section 11.1 (StartAuthSession) and the policy commands of
  * section 23 that sealing to PCRs needs: PolicyPCR, PolicyAuthValue, PolicyPassword,
- * PolicyGetDigest, PolicyRestart. What happens when a session is used is in ../session.c.
+ * PolicyGetDigest, PolicyRestart (PolicySecret, PolicyOR, PolicyCommandCode: policy.c). What
+ * happens when a session is used is in ../session.c.
  *
  * StartAuthSession (Part 1 sections 19.6.7-19.6.9, 11.4.10):
  *   salt: tpmKey = TPM_RH_NULL (none), an RSA decryption key (encryptedSalt is RSA-OAEP with the
@@ -140,6 +141,7 @@ TPM_HANDLER(tpm_cc_start_auth_session)
         s.session_key.size = (uint16_t)hl;
     }
     s.policy_digest.size = (uint16_t)hl;   /* zeros */
+    s.start_clock = t->nv.clock;
     s.used = true;
     s.handle = ((se == TPM2_SE_HMAC ? (uint32_t)TPM2_HT_HMAC_SESSION : (uint32_t)TPM2_HT_POLICY_SESSION) << 24)
                | (uint32_t)slot;
@@ -173,6 +175,9 @@ TPM_HANDLER(tpm_cc_policy_restart)
     memset(s->policy_digest.buffer, 0, sizeof s->policy_digest.buffer);
     s->pcr_checked = s->auth_value_needed = s->password_needed = false;
     s->pcr_counter = 0;
+    s->command_code = 0;
+    s->cp_hash.size = 0;
+    s->timeout = 0;
     return TPM2_RC_SUCCESS;
 }
 
