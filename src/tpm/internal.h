@@ -193,8 +193,8 @@ typedef struct {
     bool password_needed;        /* PolicyPassword */
     TPM2_CC command_code;        /* PolicyCommandCode: the one command it may authorize (0: any) */
     TPM2B_DIGEST cp_hash;        /* PolicySecret's cpHashA: the cpHash the use must have (empty: any) */
-    uint64_t start_clock;        /* nv.clock at StartAuthSession (PolicySecret's expiration counts from it) */
-    uint64_t timeout;            /* PolicySecret expiration: nv.clock after which it is void (0: none) */
+    uint64_t start_time;         /* TPM Time (ms since Startup) at StartAuthSession */
+    uint64_t timeout;            /* PolicySecret expiration: the TPM Time after which it is void (0: none) */
     /* ContextSave: the slot stays taken (the session is active, not loaded) until ContextLoad of
      * the blob with this sequence number, or FlushContext of the handle */
     bool saved;

@@ -428,11 +428,18 @@ static tpm_rc check_hmac(tpm_instance *t, tpm_cmd *c, unsigned i, int dec, int e
     return authorizes ? auth_failed(t, c, i) : tpm_rc_s(TPM2_RC_AUTH_FAIL, n);
 }
 
+/* A policy session at use (Part 1 section 19.7, the reference TPM's CheckPolicyAuthSession): the
+ * digest against the entity's authPolicy, then what the policy commands recorded: PCRs unchanged,
+ * not expired (PolicySecret), the command code (PolicyCommandCode; an ADMIN-role authorization
+ * needs one), the cpHash (PolicySecret's cpHashA). */
 static tpm_rc check_policy(tpm_instance *t, tpm_cmd *c, unsigned i, int dec, int enc)
 {
     tpm_session *s = c->sess[i];
     unsigned n = i + 1;
     TPM_ENSURE(s->type != TPM2_SE_TRIAL, tpm_rc_s(TPM2_RC_ATTRIBUTES, n));   /* trials never authorize */
+    /* PolicySecret through a policy session: that session must prove the authValue itself */
+    TPM_ENSURE(c->cc != TPM2_CC_PolicySecret || s->auth_value_needed || s->password_needed,
+               tpm_rc_s(TPM2_RC_MODE, n));
     const TPM2B_DIGEST *pol;
     TPMI_ALG_HASH alg;
     entity_policy(t, c, i, &pol, &alg);
@@ -440,6 +447,17 @@ static tpm_rc check_policy(tpm_instance *t, tpm_cmd *c, unsigned i, int dec, int
                  && cf_ct_equal(pol->buffer, s->policy_digest.buffer, pol->size);
     TPM_ENSURE(match, tpm_rc_s(TPM2_RC_POLICY_FAIL, n));
     TPM_ENSURE(!s->pcr_checked || s->pcr_counter == t->pcrs.update_counter, TPM2_RC_PCR_CHANGED);
+    TPM_ENSURE(s->timeout == 0 || tpm_now(t) - t->time_base <= s->timeout, tpm_rc_s(TPM2_RC_EXPIRED, n));
+    if (s->command_code != 0)
+        TPM_ENSURE(s->command_code == c->cc, tpm_rc_s(TPM2_RC_POLICY_CC, n));
+    else if (i == 0 && (c->def->sess & TPM_SF_ADMIN))
+        return tpm_rc_s(TPM2_RC_POLICY_FAIL, n);   /* ADMIN role: the policy must name the command */
+    if (s->cp_hash.size > 0) {
+        uint8_t ph[CF_HASH_MAX];
+        TPM_TRY(cp_hash(t, c, s->auth_hash, ph));
+        TPM_ENSURE(s->cp_hash.size == tpm_hash_size(s->auth_hash) && cf_ct_equal(ph, s->cp_hash.buffer, s->cp_hash.size),
+                   tpm_rc_s(TPM2_RC_POLICY_FAIL, n));
+    }
     if (s->password_needed) {
         TPM_TRY(lockout_check(t, c, i));
         return password_ok(&c->sessions[i].hmac, &c->sess_auth[i]) ? TPM2_RC_SUCCESS : auth_failed(t, c, i);
@@ -578,6 +596,9 @@ static void policy_reset(tpm_session *s)
     memset(s->policy_digest.buffer, 0, sizeof s->policy_digest.buffer);
     s->pcr_checked = s->auth_value_needed = s->password_needed = false;
     s->pcr_counter = 0;
+    s->command_code = 0;
+    s->cp_hash.size = 0;
+    s->timeout = 0;
 }
 
 void tpm_sessions_respond(tpm_instance *t, tpm_cmd *c, const uint8_t *rparams, size_t rlen, cf_writer *w)

@@ -10,7 +10,7 @@
 #include "base/secmem.h"
 #include "tpm/internal.h"
 
-#define SESSION_BLOB_VERSION 2   /* 2: commandCode, cpHash, start clock, timeout */
+#define SESSION_BLOB_VERSION 2   /* 2: commandCode, cpHash, start time, timeout */
 
 static void put_session(cf_writer *w, const tpm_session *s)
 {
@@ -30,7 +30,7 @@ static void put_session(cf_writer *w, const tpm_session *s)
     cf_put_u8(w, s->password_needed);
     cf_put_u32(w, s->command_code);
     tpm_put_2b(w, s->cp_hash.buffer, s->cp_hash.size);
-    cf_put_u64(w, s->start_clock);
+    cf_put_u64(w, s->start_time);
     cf_put_u64(w, s->timeout);
 }
 
@@ -58,7 +58,7 @@ static bool get_session(cf_reader *r, tpm_session *s)
            && get_flag(r, &s->auth_value_needed) && get_flag(r, &s->password_needed)
            && cf_get_u32(r, &s->command_code) == CF_OK
            && tpm_get(r, TPM_UNMARSHAL(TPM2B_DIGEST), &s->cp_hash) == TPM2_RC_SUCCESS
-           && cf_get_u64(r, &s->start_clock) == CF_OK && cf_get_u64(r, &s->timeout) == CF_OK && cf_reader_done(r)
+           && cf_get_u64(r, &s->start_time) == CF_OK && cf_get_u64(r, &s->timeout) == CF_OK && cf_reader_done(r)
            && tpm_hash_size(s->auth_hash) > 0;
 }
 

@@ -141,7 +141,7 @@ TPM_HANDLER(tpm_cc_start_auth_session)
         s.session_key.size = (uint16_t)hl;
     }
     s.policy_digest.size = (uint16_t)hl;   /* zeros */
-    s.start_clock = t->nv.clock;
+    s.start_time = tpm_now(t) - t->time_base;
     s.used = true;
     s.handle = ((se == TPM2_SE_HMAC ? (uint32_t)TPM2_HT_HMAC_SESSION : (uint32_t)TPM2_HT_POLICY_SESSION) << 24)
                | (uint32_t)slot;
