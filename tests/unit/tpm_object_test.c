@@ -418,7 +418,8 @@ static void kdfa_sha256(const uint8_t *key, size_t klen, const char *label, cons
         in[l++] = (uint8_t)(i >> 24), in[l++] = (uint8_t)(i >> 16), in[l++] = (uint8_t)(i >> 8), in[l++] = (uint8_t)i;
         memcpy(in + l, label, strlen(label) + 1);
         l += strlen(label) + 1;
-        memcpy(in + l, u, ulen);
+        if (ulen)
+            memcpy(in + l, u, ulen);
         l += ulen;
         in[l++] = (uint8_t)(bits >> 24), in[l++] = (uint8_t)(bits >> 16), in[l++] = (uint8_t)(bits >> 8), in[l++] = (uint8_t)bits;
         unsigned ml = 32;
