@@ -10,12 +10,6 @@
 /* CKM_EDDSA is pure EdDSA over the whole message, so C_SignUpdate must gather it. */
 #define EDDSA_BUF_MAX (1024u * 1024)
 
-/* CK_EDDSA_PARAMS (PKCS#11 3.0 sec. 2.3.14), which p11-kit's 2.40 header lacks. */
-typedef struct {
-    CK_BBOOL phFlag;
-    CK_ULONG ulContextDataLen;
-    CK_BYTE_PTR pContextData;
-} hsm_eddsa_params;
 
 static bool is_nist(const cf_pkey *k)
 {
@@ -72,7 +66,7 @@ static cf_err eddsa_init(hsm_op *op, const CK_MECHANISM *m)
 {
     CF_TRY(check_key(op, CF_PKEY_ED25519));
     if (m->pParameter || m->ulParameterLen) {
-        const hsm_eddsa_params *ep;
+        const CF_EDDSA_PARAMS *ep;
         CF_TRY(hsm_param(m, sizeof *ep, (const void **)&ep));
         CF_ENSURE(ep->phFlag == CK_FALSE && ep->ulContextDataLen == 0, CF_E_MECHANISM_PARAM_INVALID);
     }

@@ -12,3 +12,10 @@
 #ifndef CKA_UNIQUE_ID
 #define CKA_UNIQUE_ID 0x4UL
 #endif
+
+/* CK_EDDSA_PARAMS (PKCS#11 3.0 section 2.3.14), which p11-kit's 2.40 header lacks. */
+typedef struct {
+    CK_BBOOL phFlag;
+    CK_ULONG ulContextDataLen;
+    CK_BYTE_PTR pContextData;
+} CF_EDDSA_PARAMS;
