@@ -4,6 +4,7 @@
 #
 # Through the mssim TCTI (instance t1) and the swtpm TCTI (instance t2, over TCP; t3 over a Unix
 # socket): startup, getrandom, pcrread, pcrextend then pcrread shows the value computed here,
+# pcrevent (PCR 23) and pcrreset (23 may be reset, 0 may not),
 # getcap properties-fixed. The same TPM through both protocols: t1's PCR extended over mssim reads
 # the same over swtpm. Then cofferd is stopped (SIGTERM, exit 0) and started again on the same
 # store: the owner hierarchy's primary ECC key comes out the same (same seed), and the PCRs start
@@ -44,6 +45,19 @@ basics() { # basics NAME TCTI
   got=$(pcr_value "$tcti" 16)
   [ "$got" = "$EXPECTED" ] || fail "$name: PCR 16 after extend is $got, expected $EXPECTED"
   ok "$name: PCR 16 = sha256(zeros || digest)"
+  # pcrevent: PCR 23 = H(0 || H(data)) in the sha256 bank; pcrreset 23 (resettable at locality 0)
+  printf 'event data' >"$tmp/event.bin"
+  local ev
+  ev=$(python3 -c "import hashlib; print(hashlib.sha256(bytes(32) + hashlib.sha256(b'event data').digest()).hexdigest())")
+  run_ok "$name: pcrevent 23" t2 "$tcti" pcrevent 23 "$tmp/event.bin"
+  got=$(pcr_value "$tcti" 23)
+  [ "$got" = "$ev" ] || fail "$name: PCR 23 after pcrevent is $got, expected $ev"
+  ok "$name: PCR 23 = sha256(zeros || sha256(data))"
+  run_ok "$name: pcrreset 23" t2 "$tcti" pcrreset 23
+  [ "$(pcr_value "$tcti" 23)" = "$ZEROS" ] || fail "$name: PCR 23 not zero after pcrreset"
+  ok "$name: PCR 23 is zero again after pcrreset"
+  if t2 "$tcti" pcrreset 0 >/dev/null 2>&1; then fail "$name: PCR 0 was reset at locality 0"; fi
+  ok "$name: PCR 0 cannot be reset (PC Client rules)"
   run_ok "$name: getcap properties-fixed" t2 "$tcti" getcap properties-fixed
   contains "$name: TPM2_PT_FAMILY_INDICATOR is 2.0" 'TPM2_PT_FAMILY_INDICATOR:' "$out"
   contains "$name: family value" 'value: "2.0"' "$out"
