@@ -178,4 +178,12 @@ run_ok "sign works again" tt sign -c "$d/k.ctx" -p keypw -g sha256 -o "$d/s" "$d
 for cap in $(tpm2_getcap -T "$T" -l | sed -nE 's/^- ([a-z-]+)$/\1/p'); do
   run_ok "getcap $cap" t2 "$T" getcap "$cap"
 done
+# ---- platformAuth is emptied by every Startup(CLEAR) (the platform firmware sets it each boot) ------
+run_ok "changeauth of the platform hierarchy" t2 "$T" changeauth -c p platpw
+run_fails "the old (empty) platform auth is refused" t2 "$T" changeauth -c p other
+cofferd_stop
+cofferd_start
+run_ok "startup after the restart" t2 "$T" startup -c
+run_fails "platform auth set before the restart is gone" t2 "$T" changeauth -c p -p platpw other
+run_ok "the platform auth is empty again" t2 "$T" changeauth -c p other
 ok "all done"

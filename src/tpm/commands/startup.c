@@ -38,10 +38,17 @@ TPM_HANDLER(tpm_cc_startup)
         memcpy(nv->h[TPM_H_NULL].seed, nv->saved_null_seed, TPM_SEED_LEN);
         memcpy(nv->h[TPM_H_NULL].proof, nv->saved_null_proof, TPM_PROOF_LEN);
     }
-    if (su == TPM2_SU_STATE)
+    if (su == TPM2_SU_STATE) {
         tpm_pcrs_restore(t);
-    else
+    } else {
         tpm_pcrs_init(t);
+        /* TPM Reset and TPM Restart: platformAuth and platformPolicy are emptied (Part 1 section
+         * 36.x / Part 3 TPM2_Startup); the platform firmware sets them again at each boot */
+        tpm_hierarchy *ph = &nv->h[TPM_H_PLATFORM];
+        cf_wipe(&ph->auth, sizeof ph->auth);
+        memset(&ph->policy, 0, sizeof ph->policy);
+        ph->policy_alg = TPM2_ALG_NULL;
+    }
     nv->saved = false;
     nv->orderly = false;
     cf_wipe(&nv->saved_pcrs, sizeof nv->saved_pcrs);
