@@ -334,8 +334,21 @@ static cf_err produce(hsm_session *s, hsm_op_kind kind, hsm_op *op, hsm_step ste
     return rv;
 }
 
-cf_err hsm_op_oneshot(CK_SESSION_HANDLE h, hsm_op_kind kind, const uint8_t *in, size_t inlen, uint8_t *out,
-                      CK_ULONG *outlen)
+/* The arguments of one call on an active operation. */
+typedef struct {
+    const uint8_t *in;
+    size_t inlen;
+    uint8_t *out;
+    CK_ULONG *outlen;
+    const uint8_t *sig;
+    size_t siglen;
+} op_call;
+
+typedef cf_err (*op_body)(hsm_session *s, hsm_op_kind kind, hsm_op *op, const op_call *c);
+
+/* Runs body on the session's active operation of `kind`, the session referenced and locked: the
+ * shape every call after C_*Init shares. */
+static cf_err with_active(CK_SESSION_HANDLE h, hsm_op_kind kind, op_body body, const op_call *c)
 {
     CF_ENSURE(g.initialized, CF_E_NOT_INITIALIZED);
     hsm_session *s = hsm_session_ref(h);
@@ -343,109 +356,106 @@ cf_err hsm_op_oneshot(CK_SESSION_HANDLE h, hsm_op_kind kind, const uint8_t *in, 
     pthread_mutex_lock(&s->mu);
     hsm_op *op;
     cf_err rv = active(s, kind, &op);
-    if (rv == CF_OK) {
-        if (op->updated) {
-            finish(s, kind);
-            rv = CF_E_OPERATION_ACTIVE;
-        } else {
-            rv = produce(s, kind, op, HSM_STEP_ONESHOT, run_oneshot, in, inlen, out, outlen, true);
-        }
-    }
+    if (rv == CF_OK)
+        rv = body(s, kind, op, c);
     pthread_mutex_unlock(&s->mu);
     hsm_session_unref(s);
     return rv;
+}
+
+static cf_err oneshot_body(hsm_session *s, hsm_op_kind kind, hsm_op *op, const op_call *c)
+{
+    if (op->updated) {
+        finish(s, kind);
+        return CF_E_OPERATION_ACTIVE;
+    }
+    return produce(s, kind, op, HSM_STEP_ONESHOT, run_oneshot, c->in, c->inlen, c->out, c->outlen, true);
+}
+
+static cf_err update_body(hsm_session *s, hsm_op_kind kind, hsm_op *op, const op_call *c)
+{
+    cf_err rv;
+    if (!op->mech->ops->update) {
+        finish(s, kind);
+        return CF_E_NOT_SUPPORTED;
+    }
+    if (kind == HSM_OP_ENCRYPT || kind == HSM_OP_DECRYPT) {
+        rv = produce(s, kind, op, HSM_STEP_UPDATE, run_update, c->in, c->inlen, c->out, c->outlen, false);
+    } else {
+        size_t none = 0;
+        rv = op->mech->ops->update(op, c->in, c->inlen, NULL, &none);
+        if (rv != CF_OK)
+            finish(s, kind);
+    }
+    if (rv == CF_OK || rv == CF_E_BUFFER_TOO_SMALL)
+        op->updated = true;
+    return rv;
+}
+
+static cf_err final_body(hsm_session *s, hsm_op_kind kind, hsm_op *op, const op_call *c)
+{
+    if (!op->mech->ops->final) {
+        finish(s, kind);
+        return CF_E_NOT_SUPPORTED;
+    }
+    return produce(s, kind, op, HSM_STEP_FINAL, run_final, NULL, 0, c->out, c->outlen, true);
+}
+
+static cf_err verify_body(hsm_session *s, hsm_op_kind kind, hsm_op *op, const op_call *c)
+{
+    const hsm_op_impl *im = op->mech->ops;
+    cf_err rv;
+    if (op->updated) {
+        rv = CF_E_OPERATION_ACTIVE;
+    } else if (im->verify) {
+        rv = im->verify(op, c->in, c->inlen, c->sig, c->siglen);
+    } else {
+        size_t none = 0;
+        rv = im->update(op, c->in, c->inlen, NULL, &none);
+        if (rv == CF_OK)
+            rv = im->verify_final(op, c->sig, c->siglen);
+    }
+    finish(s, kind);
+    return rv;
+}
+
+static cf_err verify_final_body(hsm_session *s, hsm_op_kind kind, hsm_op *op, const op_call *c)
+{
+    cf_err rv = op->mech->ops->verify_final ? op->mech->ops->verify_final(op, c->sig, c->siglen) : CF_E_NOT_SUPPORTED;
+    finish(s, kind);
+    return rv;
+}
+
+cf_err hsm_op_oneshot(CK_SESSION_HANDLE h, hsm_op_kind kind, const uint8_t *in, size_t inlen, uint8_t *out,
+                      CK_ULONG *outlen)
+{
+    op_call c = { .in = in, .inlen = inlen, .out = out, .outlen = outlen };
+    return with_active(h, kind, oneshot_body, &c);
 }
 
 cf_err hsm_op_update(CK_SESSION_HANDLE h, hsm_op_kind kind, const uint8_t *in, size_t inlen, uint8_t *out,
                      CK_ULONG *outlen)
 {
-    CF_ENSURE(g.initialized, CF_E_NOT_INITIALIZED);
-    hsm_session *s = hsm_session_ref(h);
-    CF_ENSURE(s, CF_E_SESSION_HANDLE_INVALID);
-    pthread_mutex_lock(&s->mu);
-    hsm_op *op;
-    cf_err rv = active(s, kind, &op);
-    if (rv == CF_OK && !op->mech->ops->update) {
-        finish(s, kind);
-        rv = CF_E_NOT_SUPPORTED;
-    } else if (rv == CF_OK) {
-        if (kind == HSM_OP_ENCRYPT || kind == HSM_OP_DECRYPT) {
-            rv = produce(s, kind, op, HSM_STEP_UPDATE, run_update, in, inlen, out, outlen, false);
-        } else {
-            size_t none = 0;
-            rv = op->mech->ops->update(op, in, inlen, NULL, &none);
-            if (rv != CF_OK)
-                finish(s, kind);
-        }
-        if (rv == CF_OK || rv == CF_E_BUFFER_TOO_SMALL)
-            op->updated = true;
-    }
-    pthread_mutex_unlock(&s->mu);
-    hsm_session_unref(s);
-    return rv;
+    op_call c = { .in = in, .inlen = inlen, .out = out, .outlen = outlen };
+    return with_active(h, kind, update_body, &c);
 }
 
 cf_err hsm_op_final(CK_SESSION_HANDLE h, hsm_op_kind kind, uint8_t *out, CK_ULONG *outlen)
 {
-    CF_ENSURE(g.initialized, CF_E_NOT_INITIALIZED);
-    hsm_session *s = hsm_session_ref(h);
-    CF_ENSURE(s, CF_E_SESSION_HANDLE_INVALID);
-    pthread_mutex_lock(&s->mu);
-    hsm_op *op;
-    cf_err rv = active(s, kind, &op);
-    if (rv == CF_OK && !op->mech->ops->final) {
-        finish(s, kind);
-        rv = CF_E_NOT_SUPPORTED;
-    } else if (rv == CF_OK) {
-        rv = produce(s, kind, op, HSM_STEP_FINAL, run_final, NULL, 0, out, outlen, true);
-    }
-    pthread_mutex_unlock(&s->mu);
-    hsm_session_unref(s);
-    return rv;
+    op_call c = { .out = out, .outlen = outlen };
+    return with_active(h, kind, final_body, &c);
 }
 
 cf_err hsm_verify(CK_SESSION_HANDLE h, const uint8_t *data, size_t len, const uint8_t *sig, size_t siglen)
 {
-    CF_ENSURE(g.initialized, CF_E_NOT_INITIALIZED);
-    hsm_session *s = hsm_session_ref(h);
-    CF_ENSURE(s, CF_E_SESSION_HANDLE_INVALID);
-    pthread_mutex_lock(&s->mu);
-    hsm_op *op;
-    cf_err rv = active(s, HSM_OP_VERIFY, &op);
-    if (rv == CF_OK) {
-        const hsm_op_impl *im = op->mech->ops;
-        if (op->updated) {
-            rv = CF_E_OPERATION_ACTIVE;
-        } else if (im->verify) {
-            rv = im->verify(op, data, len, sig, siglen);
-        } else {
-            size_t none = 0;
-            rv = im->update(op, data, len, NULL, &none);
-            if (rv == CF_OK)
-                rv = im->verify_final(op, sig, siglen);
-        }
-        finish(s, HSM_OP_VERIFY);
-    }
-    pthread_mutex_unlock(&s->mu);
-    hsm_session_unref(s);
-    return rv;
+    op_call c = { .in = data, .inlen = len, .sig = sig, .siglen = siglen };
+    return with_active(h, HSM_OP_VERIFY, verify_body, &c);
 }
 
 cf_err hsm_verify_final(CK_SESSION_HANDLE h, const uint8_t *sig, size_t siglen)
 {
-    CF_ENSURE(g.initialized, CF_E_NOT_INITIALIZED);
-    hsm_session *s = hsm_session_ref(h);
-    CF_ENSURE(s, CF_E_SESSION_HANDLE_INVALID);
-    pthread_mutex_lock(&s->mu);
-    hsm_op *op;
-    cf_err rv = active(s, HSM_OP_VERIFY, &op);
-    if (rv == CF_OK) {
-        rv = op->mech->ops->verify_final ? op->mech->ops->verify_final(op, sig, siglen) : CF_E_NOT_SUPPORTED;
-        finish(s, HSM_OP_VERIFY);
-    }
-    pthread_mutex_unlock(&s->mu);
-    hsm_session_unref(s);
-    return rv;
+    op_call c = { .sig = sig, .siglen = siglen };
+    return with_active(h, HSM_OP_VERIFY, verify_final_body, &c);
 }
 
 cf_err hsm_digest_key(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE keyh)
