@@ -12,95 +12,13 @@
 #include <unistd.h>
 #include <cmocka.h>
 #include "hsm/hsm.h"
+#include "hsm_harness.h"
 
-static char dir[256];
-static const uint8_t SO[] = "so-secret", USER[] = "user-pin";
-#define SOL (sizeof SO - 1)
-#define USERL (sizeof USER - 1)
-
-static void write_conf(unsigned tries)
-{
-    char path[300], text[600];
-    snprintf(path, sizeof path, "%s/coffer.conf", dir);
-    snprintf(text, sizeof text,
-             "[store]\ndir = %s/store\n[token]\npbkdf2_iterations = 1000\nuser_pin_max_tries = %u\n"
-             "so_pin_max_tries = %u\n", dir, tries, tries);
-    FILE *f = fopen(path, "w");
-    assert_non_null(f);
-    fputs(text, f);
-    fclose(f);
-    setenv("COFFER_CONF", path, 1);
-}
-
-static void init_engine(void)
-{
-    char err[256] = "";
-    assert_int_equal(hsm_initialize(err, sizeof err), CF_OK);
-}
-
+/* A temporary directory and conf (PINs locked after 3 tries), the engine up; the rest: support/hsm_harness.h. */
 static int setup(void **state)
 {
     (void)state;
-    snprintf(dir, sizeof dir, "/tmp/coffer-hsm-test-XXXXXX");
-    assert_non_null(mkdtemp(dir));
-    write_conf(3);
-    init_engine();
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    if (hsm_is_initialized())
-        hsm_finalize();
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    return system(cmd);
-}
-
-static void label32(uint8_t *l, const char *s)
-{
-    memset(l, ' ', 32);
-    memcpy(l, s, strlen(s));
-}
-
-static CK_SLOT_ID free_slot(void)
-{
-    CK_SLOT_ID s[16];
-    CK_ULONG n = 16;
-    assert_int_equal(hsm_get_slot_list(true, s, &n), CF_OK);
-    for (CK_ULONG i = 0; i < n; i++) {
-        CK_TOKEN_INFO ti;
-        assert_int_equal(hsm_get_token_info(s[i], &ti), CF_OK);
-        if (!(ti.flags & CKF_TOKEN_INITIALIZED))
-            return s[i];
-    }
-    fail();
-    return 0;
-}
-
-/* A fresh token with both PINs; returns its slot. */
-static CK_SLOT_ID make_token(const char *name)
-{
-    uint8_t l[32];
-    label32(l, name);
-    CK_SLOT_ID slot = free_slot();
-    assert_int_equal(hsm_init_token(slot, SO, SOL, l), CF_OK);
-    CK_SESSION_HANDLE s;
-    assert_int_equal(hsm_open_session(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, &s), CF_OK);
-    assert_int_equal(hsm_login(s, CKU_SO, SO, SOL), CF_OK);
-    assert_int_equal(hsm_init_pin(s, USER, USERL), CF_OK);
-    assert_int_equal(hsm_close_session(s), CF_OK);
-    return slot;
-}
-
-static CK_SESSION_HANDLE user_session(CK_SLOT_ID slot)
-{
-    CK_SESSION_HANDLE s;
-    assert_int_equal(hsm_open_session(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, &s), CF_OK);
-    cf_err e = hsm_login(s, CKU_USER, USER, USERL);
-    assert_true(e == CF_OK || e == CF_E_USER_ALREADY_LOGGED_IN);
-    return s;
+    return hsm_env_setup("/tmp/coffer-hsm-test-XXXXXX", 3);
 }
 
 static void slot_ids_are_permanent(void **state)

@@ -23,135 +23,12 @@
 #include <openssl/param_build.h>
 #include <openssl/rsa.h>
 #include "tpm/internal.h"
+#include "tpm_harness.h"
 
-/* ---- harness (as tpm_engine_test.c) --------------------------------------------------------- */
-typedef struct {
-    uint8_t blob[1 << 16];
-    size_t len;
-    int calls;
-    uint64_t now;
-} env;
-
-static cf_err save_blob(void *ctx, const uint8_t *blob, size_t len)
-{
-    env *e = ctx;
-    assert_true(len <= sizeof e->blob);
-    memcpy(e->blob, blob, len);
-    e->len = len;
-    e->calls++;
-    return CF_OK;
-}
-
-static uint64_t fake_now(void *ctx) { return ((env *)ctx)->now; }
-
-static tpm_instance *new_tpm(env *e, const uint8_t *blob, size_t len)
-{
-    tpm_instance *t = NULL;
-    assert_int_equal(tpm_instance_new("test", blob, len, save_blob, e, &t), CF_OK);
-    tpm_set_time_source(t, fake_now, e);
-    tpm_power_on(t);
-    return t;
-}
-
-typedef struct {
-    uint8_t b[TPM_MAX_RESPONSE_SIZE];
-    size_t len;
-} resp;
-
-static uint32_t rd32(const uint8_t *p) { return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3]; }
-
-static uint32_t exec_loc(tpm_instance *t, uint8_t loc, const uint8_t *cmd, size_t len, resp *r)
-{
-    r->len = tpm_execute(t, loc, cmd, len, r->b, sizeof r->b);
-    assert_true(r->len >= 10);
-    assert_int_equal(rd32(r->b + 2), r->len);
-    uint32_t rc = rd32(r->b + 6);
-    if (rc != TPM2_RC_SUCCESS)
-        assert_int_equal(r->len, 10);
-    return rc;
-}
-
-typedef struct {
-    uint8_t b[TPM_MAX_COMMAND_SIZE];
-    cf_writer w;
-} cmd;
-
-static void begin(cmd *c, TPM2_ST tag, TPM2_CC cc)
-{
-    c->w = cf_writer_fixed(c->b, sizeof c->b);
-    cf_put_u16(&c->w, tag);
-    cf_put_u32(&c->w, 0);
-    cf_put_u32(&c->w, cc);
-}
-
-static size_t end(cmd *c)
-{
-    assert_int_equal(cf_writer_status(&c->w), CF_OK);
-    size_t n = c->w.len;
-    c->b[2] = (uint8_t)(n >> 24), c->b[3] = (uint8_t)(n >> 16), c->b[4] = (uint8_t)(n >> 8), c->b[5] = (uint8_t)n;
-    return n;
-}
-
-static void put_pw(cmd *c, const char *pw)
-{
-    size_t n = strlen(pw);
-    cf_put_u32(&c->w, TPM2_RS_PW);
-    cf_put_u16(&c->w, 0);
-    cf_put_u8(&c->w, TPMA_SESSION_CONTINUESESSION);
-    cf_put_u16(&c->w, (uint16_t)n);
-    cf_put_bytes(&c->w, pw, n);
-}
-
-static void pw_session(cmd *c, const char *pw)
-{
-    cf_put_u32(&c->w, (uint32_t)(9 + strlen(pw)));
-    put_pw(c, pw);
-}
-
-static void pw_sessions2(cmd *c, const char *a, const char *b)
-{
-    cf_put_u32(&c->w, (uint32_t)(18 + strlen(a) + strlen(b)));
-    put_pw(c, a);
-    put_pw(c, b);
-}
-
-static uint32_t run(tpm_instance *t, cmd *c, resp *r) { return exec_loc(t, 0, c->b, end(c), r); }
-
+/* ---- harness (the rest: support/tpm_harness.h) ---------------------------------------------- */
 /* Offset of the response parameters: header, the handle when there is one, parameterSize when
  * the command had sessions. */
 static size_t params_at(bool handle, bool sessions) { return 10 + (handle ? 4 : 0) + (sessions ? 4 : 0); }
-
-static uint32_t startup(tpm_instance *t)
-{
-    cmd c;
-    resp r;
-    begin(&c, TPM2_ST_NO_SESSIONS, TPM2_CC_Startup);
-    cf_put_u16(&c.w, TPM2_SU_CLEAR);
-    return run(t, &c, &r);
-}
-
-static uint32_t flush(tpm_instance *t, TPM2_HANDLE h)
-{
-    cmd c;
-    resp r;
-    begin(&c, TPM2_ST_NO_SESSIONS, TPM2_CC_FlushContext);
-    cf_put_u32(&c.w, h);
-    return run(t, &c, &r);
-}
-
-static uint32_t property(tpm_instance *t, TPM2_PT pt)
-{
-    cmd c;
-    resp r;
-    begin(&c, TPM2_ST_NO_SESSIONS, TPM2_CC_GetCapability);
-    cf_put_u32(&c.w, TPM2_CAP_TPM_PROPERTIES);
-    cf_put_u32(&c.w, pt);
-    cf_put_u32(&c.w, 1);
-    assert_int_equal(run(t, &c, &r), TPM2_RC_SUCCESS);
-    assert_int_equal(rd32(r.b + 15), 1);
-    assert_int_equal(rd32(r.b + 19), pt);
-    return rd32(r.b + 23);
-}
 
 static void sha(cf_hash_alg h, const void *p, size_t n, uint8_t *out)
 {
@@ -214,36 +91,6 @@ static TPMT_PUBLIC hmac_template(TPMI_ALG_HASH hash)
     p.parameters.keyedHashDetail.scheme.scheme = hash == TPM2_ALG_NULL ? TPM2_ALG_NULL : TPM2_ALG_HMAC;
     p.parameters.keyedHashDetail.scheme.details.hmac.hashAlg = hash;
     return p;
-}
-
-/* CreatePrimary with a hierarchy password, the object's userAuth and sensitive data. */
-static uint32_t primary(tpm_instance *t, TPM2_HANDLE hier, const char *hpw, const char *userauth,
-                        const uint8_t *data, size_t dlen, const TPMT_PUBLIC *tpl, TPM2_HANDLE *h, TPM2B_PUBLIC *out)
-{
-    cmd c;
-    resp r;
-    begin(&c, TPM2_ST_SESSIONS, TPM2_CC_CreatePrimary);
-    cf_put_u32(&c.w, hier);
-    pw_session(&c, hpw);
-    size_t ua = strlen(userauth);
-    cf_put_u16(&c.w, (uint16_t)(2 + ua + 2 + dlen));
-    cf_put_u16(&c.w, (uint16_t)ua);
-    cf_put_bytes(&c.w, userauth, ua);
-    cf_put_u16(&c.w, (uint16_t)dlen);
-    if (dlen)
-        cf_put_bytes(&c.w, data, dlen);
-    TPM2B_PUBLIC pub = { .publicArea = *tpl };
-    tpm_put(&c.w, TPM_MARSHAL(TPM2B_PUBLIC), &pub);
-    cf_put_u16(&c.w, 0);
-    cf_put_u32(&c.w, 0);
-    uint32_t rc = run(t, &c, &r);
-    if (rc != TPM2_RC_SUCCESS)
-        return rc;
-    *h = rd32(r.b + 10);
-    size_t off = 18;
-    memset(out, 0, sizeof *out);
-    assert_int_equal(Tss2_MU_TPM2B_PUBLIC_Unmarshal(r.b, r.len, &off, out), TSS2_RC_SUCCESS);
-    return rc;
 }
 
 /* ---- OpenSSL keys from public areas ---------------------------------------------------------- */
@@ -338,7 +185,7 @@ static void test_rsa(void **state)
     (void)state;
     env *e = calloc(1, sizeof *e);
     tpm_instance *t = new_tpm(e, NULL, 0);
-    assert_int_equal(startup(t), TPM2_RC_SUCCESS);
+    assert_int_equal(startup(t, TPM2_SU_CLEAR), TPM2_RC_SUCCESS);
     TPMT_PUBLIC tpl = rsa_decrypt_template(TPM2_ALG_NULL);
     TPM2_HANDLE h;
     TPM2B_PUBLIC pub;
@@ -418,7 +265,7 @@ static void test_ecdh(void **state)
     (void)state;
     env *e = calloc(1, sizeof *e);
     tpm_instance *t = new_tpm(e, NULL, 0);
-    assert_int_equal(startup(t), TPM2_RC_SUCCESS);
+    assert_int_equal(startup(t, TPM2_SU_CLEAR), TPM2_RC_SUCCESS);
     TPMT_PUBLIC tpl = ecc_template(TPMA_OBJECT_DECRYPT, TPM2_ALG_NULL);
     TPM2_HANDLE h;
     TPM2B_PUBLIC pub;
@@ -568,7 +415,7 @@ static void test_encrypt_decrypt(void **state)
     (void)state;
     env *e = calloc(1, sizeof *e);
     tpm_instance *t = new_tpm(e, NULL, 0);
-    assert_int_equal(startup(t), TPM2_RC_SUCCESS);
+    assert_int_equal(startup(t, TPM2_SU_CLEAR), TPM2_RC_SUCCESS);
     /* SP 800-38A F.3.13 (CFB128-AES128.Encrypt) */
     static const uint8_t iv[16] = { 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15 };
     static const uint8_t p[64] = {
@@ -705,7 +552,7 @@ static void test_hmac(void **state)
     (void)state;
     env *e = calloc(1, sizeof *e);
     tpm_instance *t = new_tpm(e, NULL, 0);
-    assert_int_equal(startup(t), TPM2_RC_SUCCESS);
+    assert_int_equal(startup(t, TPM2_SU_CLEAR), TPM2_RC_SUCCESS);
     static const uint8_t key[] = "a key the test knows, 32 bytes!";
     TPMT_PUBLIC tpl = hmac_template(TPM2_ALG_SHA256);
     TPM2_HANDLE h, s;
@@ -778,7 +625,7 @@ static void test_hash_sequence(void **state)
     (void)state;
     env *e = calloc(1, sizeof *e);
     tpm_instance *t = new_tpm(e, NULL, 0);
-    assert_int_equal(startup(t), TPM2_RC_SUCCESS);
+    assert_int_equal(startup(t, TPM2_SU_CLEAR), TPM2_RC_SUCCESS);
     uint8_t data[1000];
     for (size_t i = 0; i < sizeof data; i++)
         data[i] = (uint8_t)(i ^ 0x5A);
@@ -836,29 +683,12 @@ static void test_hash_sequence(void **state)
     free(e);
 }
 
-static void pcr_value(tpm_instance *t, TPM2_ALG_ID alg, unsigned pcr, uint8_t *out, size_t len)
-{
-    cmd c;
-    resp r;
-    begin(&c, TPM2_ST_NO_SESSIONS, TPM2_CC_PCR_Read);
-    cf_put_u32(&c.w, 1);
-    cf_put_u16(&c.w, alg);
-    cf_put_u8(&c.w, 3);
-    uint8_t sel[3] = { 0 };
-    sel[pcr / 8] = (uint8_t)(1u << (pcr % 8));
-    cf_put_bytes(&c.w, sel, 3);
-    assert_int_equal(run(t, &c, &r), TPM2_RC_SUCCESS);
-    assert_int_equal(rd32(r.b + 24), 1);
-    assert_int_equal((r.b[28] << 8) | r.b[29], len);
-    memcpy(out, r.b + 30, len);
-}
-
 static void test_event_sequence(void **state)
 {
     (void)state;
     env *e = calloc(1, sizeof *e);
     tpm_instance *t = new_tpm(e, NULL, 0);
-    assert_int_equal(startup(t), TPM2_RC_SUCCESS);
+    assert_int_equal(startup(t, TPM2_SU_CLEAR), TPM2_RC_SUCCESS);
     TPM2_HANDLE s;
     static const uint8_t ev[] = "an event in two parts";
     assert_int_equal(seq_start(t, 0, "ev", TPM2_ALG_NULL, &s), TPM2_RC_SUCCESS);
@@ -946,7 +776,7 @@ static void test_quote(void **state)
     (void)state;
     env *e = calloc(1, sizeof *e);
     tpm_instance *t = new_tpm(e, NULL, 0);
-    assert_int_equal(startup(t), TPM2_RC_SUCCESS);
+    assert_int_equal(startup(t, TPM2_SU_CLEAR), TPM2_RC_SUCCESS);
     uint8_t d[32] = { 0xAB };
     assert_int_equal(pcr_extend16(t, d), TPM2_RC_SUCCESS);
     TPMT_PUBLIC tpl = ecc_template(TPMA_OBJECT_SIGN_ENCRYPT | TPMA_OBJECT_RESTRICTED, TPM2_ALG_ECDSA);
@@ -1081,7 +911,7 @@ static void test_hierarchy_change_auth(void **state)
     (void)state;
     env *e = calloc(1, sizeof *e);
     tpm_instance *t = new_tpm(e, NULL, 0);
-    assert_int_equal(startup(t), TPM2_RC_SUCCESS);
+    assert_int_equal(startup(t, TPM2_SU_CLEAR), TPM2_RC_SUCCESS);
     TPMT_PUBLIC tpl = ecc_template(TPMA_OBJECT_SIGN_ENCRYPT, TPM2_ALG_ECDSA);
     TPM2_HANDLE h;
     TPM2B_PUBLIC pub;
@@ -1105,7 +935,7 @@ static void test_hierarchy_change_auth(void **state)
     /* persisted: a new instance from the blob */
     env *e2 = calloc(1, sizeof *e2);
     tpm_instance *t2 = new_tpm(e2, e->blob, e->len);
-    assert_int_equal(startup(t2), TPM2_RC_SUCCESS);
+    assert_int_equal(startup(t2, TPM2_SU_CLEAR), TPM2_RC_SUCCESS);
     assert_int_equal(primary(t2, TPM2_RH_OWNER, "", "", NULL, 0, &tpl, &h, &pub), TPM2_RC_BAD_AUTH | TPM2_RC_S | TPM2_RC_1);
     assert_int_equal(primary(t2, TPM2_RH_OWNER, "owner-pw", "", NULL, 0, &tpl, &h, &pub), TPM2_RC_SUCCESS);
     assert_int_equal(primary(t2, TPM2_RH_ENDORSEMENT, "eh-pw", "", NULL, 0, &tpl, &h, &pub), TPM2_RC_SUCCESS);
@@ -1135,7 +965,7 @@ static void test_clear(void **state)
     (void)state;
     env *e = calloc(1, sizeof *e);
     tpm_instance *t = new_tpm(e, NULL, 0);
-    assert_int_equal(startup(t), TPM2_RC_SUCCESS);
+    assert_int_equal(startup(t, TPM2_SU_CLEAR), TPM2_RC_SUCCESS);
     TPMT_PUBLIC tpl = ecc_template(TPMA_OBJECT_SIGN_ENCRYPT, TPM2_ALG_ECDSA);
     TPM2_HANDLE ho, he, h;
     TPM2B_PUBLIC o1, e1, o2, e2;
@@ -1174,7 +1004,7 @@ static void test_clear(void **state)
     /* and so after a restart from the blob */
     env *ev = calloc(1, sizeof *ev);
     tpm_instance *t2 = new_tpm(ev, e->blob, e->len);
-    assert_int_equal(startup(t2), TPM2_RC_SUCCESS);
+    assert_int_equal(startup(t2, TPM2_SU_CLEAR), TPM2_RC_SUCCESS);
     TPM2B_PUBLIC o3;
     assert_int_equal(primary(t2, TPM2_RH_OWNER, "", "", NULL, 0, &tpl, &h, &o3), TPM2_RC_SUCCESS);
     same_key(&o2, &o3, true);
@@ -1207,7 +1037,7 @@ static void test_dictionary_attack(void **state)
     (void)state;
     env *e = calloc(1, sizeof *e);
     tpm_instance *t = new_tpm(e, NULL, 0);
-    assert_int_equal(startup(t), TPM2_RC_SUCCESS);
+    assert_int_equal(startup(t, TPM2_SU_CLEAR), TPM2_RC_SUCCESS);
     uint8_t p[12];
     cf_writer w = cf_writer_fixed(p, sizeof p);
     cf_put_u32(&w, 4);     /* maxTries */
@@ -1252,7 +1082,7 @@ static void test_dictionary_attack(void **state)
     /* the parameters persist */
     env *e2 = calloc(1, sizeof *e2);
     tpm_instance *t2 = new_tpm(e2, e->blob, e->len);
-    assert_int_equal(startup(t2), TPM2_RC_SUCCESS);
+    assert_int_equal(startup(t2, TPM2_SU_CLEAR), TPM2_RC_SUCCESS);
     assert_int_equal(property(t2, TPM2_PT_MAX_AUTH_FAIL), 4);
     /* Clear resets the counter */
     assert_int_equal(primary(t2, TPM2_RH_OWNER, "", "secret", NULL, 0, &tpl, &h, &pub), TPM2_RC_SUCCESS);
@@ -1272,7 +1102,7 @@ static void test_truncation(void **state)
     (void)state;
     env *e = calloc(1, sizeof *e);
     tpm_instance *t = new_tpm(e, NULL, 0);
-    assert_int_equal(startup(t), TPM2_RC_SUCCESS);
+    assert_int_equal(startup(t, TPM2_SU_CLEAR), TPM2_RC_SUCCESS);
     TPMT_PUBLIC tpl = aes_template(TPM2_ALG_CFB);
     TPM2_HANDLE ha, hr, hs;
     TPM2B_PUBLIC pub;

@@ -14,98 +14,9 @@
 #include <string.h>
 #include <cmocka.h>
 #include "tpm/internal.h"
+#include "tpm_harness.h"
 
-/* ---- harness --------------------------------------------------------------------------- */
-typedef struct {
-    uint8_t blob[1 << 16];
-    size_t len;
-    int calls;
-    uint64_t now;
-} env;
-
-static cf_err save_blob(void *ctx, const uint8_t *blob, size_t len)
-{
-    env *e = ctx;
-    assert_true(len <= sizeof e->blob);
-    memcpy(e->blob, blob, len);
-    e->len = len;
-    e->calls++;
-    return CF_OK;
-}
-
-static uint64_t fake_now(void *ctx) { return ((env *)ctx)->now; }
-
-static tpm_instance *new_tpm(env *e, const uint8_t *blob, size_t len)
-{
-    tpm_instance *t = NULL;
-    assert_int_equal(tpm_instance_new("test", blob, len, save_blob, e, &t), CF_OK);
-    tpm_set_time_source(t, fake_now, e);
-    tpm_power_on(t);
-    return t;
-}
-
-typedef struct {
-    uint8_t b[TPM_MAX_RESPONSE_SIZE];
-    size_t len;
-} resp;
-
-static uint32_t rd32(const uint8_t *p) { return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3]; }
-
-static uint32_t exec_loc(tpm_instance *t, uint8_t loc, const uint8_t *cmd, size_t len, resp *r)
-{
-    r->len = tpm_execute(t, loc, cmd, len, r->b, sizeof r->b);
-    assert_true(r->len >= 10);
-    assert_int_equal(rd32(r->b + 2), r->len);
-    uint32_t rc = rd32(r->b + 6);
-    if (rc != TPM2_RC_SUCCESS)
-        assert_int_equal(r->len, 10);
-    return rc;
-}
-
-/* command builder */
-typedef struct {
-    uint8_t b[TPM_MAX_COMMAND_SIZE];
-    cf_writer w;
-} cmd;
-
-static void begin(cmd *c, TPM2_ST tag, TPM2_CC cc)
-{
-    c->w = cf_writer_fixed(c->b, sizeof c->b);
-    cf_put_u16(&c->w, tag);
-    cf_put_u32(&c->w, 0);
-    cf_put_u32(&c->w, cc);
-}
-
-static size_t end(cmd *c)
-{
-    assert_int_equal(cf_writer_status(&c->w), CF_OK);
-    size_t n = c->w.len;
-    c->b[2] = (uint8_t)(n >> 24), c->b[3] = (uint8_t)(n >> 16), c->b[4] = (uint8_t)(n >> 8), c->b[5] = (uint8_t)n;
-    return n;
-}
-
-static void pw_session(cmd *c, const char *pw)
-{
-    size_t n = strlen(pw);
-    cf_put_u32(&c->w, (uint32_t)(9 + n));
-    cf_put_u32(&c->w, TPM2_RS_PW);
-    cf_put_u16(&c->w, 0);
-    cf_put_u8(&c->w, TPMA_SESSION_CONTINUESESSION);
-    cf_put_u16(&c->w, (uint16_t)n);
-    cf_put_bytes(&c->w, pw, n);
-}
-
-static uint32_t run(tpm_instance *t, cmd *c, resp *r) { return exec_loc(t, 0, c->b, end(c), r); }
-
-static uint32_t startup(tpm_instance *t, TPM2_SU su)
-{
-    cmd c;
-    resp r;
-    begin(&c, TPM2_ST_NO_SESSIONS, TPM2_CC_Startup);
-    cf_put_u16(&c.w, su);
-    return run(t, &c, &r);
-}
-
+/* ---- harness (the rest: support/tpm_harness.h) ------------------------------------------ */
 static uint32_t shutdown(tpm_instance *t, TPM2_SU su)
 {
     cmd c;
@@ -120,31 +31,6 @@ static size_t get_random_cmd(cmd *c, uint16_t n)
     begin(c, TPM2_ST_NO_SESSIONS, TPM2_CC_GetRandom);
     cf_put_u16(&c->w, n);
     return end(c);
-}
-
-static size_t pcr_read_cmd(cmd *c, TPM2_ALG_ID alg, unsigned pcr)
-{
-    begin(c, TPM2_ST_NO_SESSIONS, TPM2_CC_PCR_Read);
-    cf_put_u32(&c->w, 1);
-    cf_put_u16(&c->w, alg);
-    cf_put_u8(&c->w, 3);
-    uint8_t sel[3] = { 0 };
-    sel[pcr / 8] = (uint8_t)(1u << (pcr % 8));
-    cf_put_bytes(&c->w, sel, 3);
-    return end(c);
-}
-
-/* The value of one PCR, through PCR_Read. */
-static void pcr_value(tpm_instance *t, TPM2_ALG_ID alg, unsigned pcr, uint8_t *out, size_t len)
-{
-    cmd c;
-    resp r;
-    size_t n = pcr_read_cmd(&c, alg, pcr);
-    assert_int_equal(exec_loc(t, 0, c.b, n, &r), TPM2_RC_SUCCESS);
-    /* counter(4) selection(4+2+1+3) count(4) size(2) digest */
-    assert_int_equal(rd32(r.b + 10 + 4 + 10), 1);
-    assert_int_equal((r.b[28] << 8) | r.b[29], len);
-    memcpy(out, r.b + 30, len);
 }
 
 static uint32_t pcr_extend(tpm_instance *t, uint8_t loc, TPM2_HANDLE pcr, const uint8_t digest[32])
@@ -171,9 +57,6 @@ static uint32_t pcr_reset(tpm_instance *t, uint8_t loc, TPM2_HANDLE pcr)
 }
 
 /* ---- templates ---------------------------------------------------------------------------- */
-#define ATTR_SIGN (TPMA_OBJECT_FIXEDTPM | TPMA_OBJECT_FIXEDPARENT | TPMA_OBJECT_SENSITIVEDATAORIGIN \
-                   | TPMA_OBJECT_USERWITHAUTH | TPMA_OBJECT_SIGN_ENCRYPT)
-
 static TPMT_PUBLIC ecc_template(TPM2_ECC_CURVE curve, TPMI_ALG_SIG_SCHEME scheme, TPMA_OBJECT attrs)
 {
     TPMT_PUBLIC p;
@@ -201,48 +84,6 @@ static TPMT_PUBLIC rsa_template(TPMI_ALG_SIG_SCHEME scheme, TPMA_OBJECT attrs)
     p.parameters.rsaDetail.scheme.details.anySig.hashAlg = TPM2_ALG_SHA256;
     p.parameters.rsaDetail.keyBits = 2048;
     return p;
-}
-
-static size_t create_primary_cmd(cmd *c, TPM2_HANDLE hier, const char *hpw, const char *userauth, const TPMT_PUBLIC *tpl)
-{
-    begin(c, TPM2_ST_SESSIONS, TPM2_CC_CreatePrimary);
-    cf_put_u32(&c->w, hier);
-    pw_session(c, hpw);
-    size_t ua = strlen(userauth);
-    cf_put_u16(&c->w, (uint16_t)(2 + ua + 2));   /* TPM2B_SENSITIVE_CREATE */
-    cf_put_u16(&c->w, (uint16_t)ua);
-    cf_put_bytes(&c->w, userauth, ua);
-    cf_put_u16(&c->w, 0);
-    TPM2B_PUBLIC pub = { .publicArea = *tpl };
-    tpm_put(&c->w, TPM_MARSHAL(TPM2B_PUBLIC), &pub);
-    cf_put_u16(&c->w, 0);   /* outsideInfo */
-    cf_put_u32(&c->w, 0);   /* creationPCR */
-    return end(c);
-}
-
-/* Creates a primary; returns its handle and its public area (unmarshaled from the response). */
-static uint32_t create_primary(tpm_instance *t, TPM2_HANDLE hier, const char *userauth, const TPMT_PUBLIC *tpl,
-                               TPM2_HANDLE *h, TPM2B_PUBLIC *out)
-{
-    cmd c;
-    resp r;
-    uint32_t rc = exec_loc(t, 0, c.b, create_primary_cmd(&c, hier, "", userauth, tpl), &r);
-    if (rc != TPM2_RC_SUCCESS)
-        return rc;
-    *h = rd32(r.b + 10);
-    size_t off = 18;   /* header, handle, parameterSize */
-    memset(out, 0, sizeof *out);
-    assert_int_equal(Tss2_MU_TPM2B_PUBLIC_Unmarshal(r.b, r.len, &off, out), TSS2_RC_SUCCESS);
-    return rc;
-}
-
-static uint32_t flush(tpm_instance *t, TPM2_HANDLE h)
-{
-    cmd c;
-    resp r;
-    begin(&c, TPM2_ST_NO_SESSIONS, TPM2_CC_FlushContext);
-    cf_put_u32(&c.w, h);
-    return run(t, &c, &r);
 }
 
 static void put_null_ticket(cmd *c)
@@ -292,21 +133,6 @@ static uint32_t verify(tpm_instance *t, TPM2_HANDLE key, const uint8_t *digest, 
         assert_int_equal(Tss2_MU_TPMT_TK_VERIFIED_Unmarshal(r.b, r.len, &off, tk), TSS2_RC_SUCCESS);
     }
     return rc;
-}
-
-static uint32_t property(tpm_instance *t, TPM2_PT pt)
-{
-    cmd c;
-    resp r;
-    begin(&c, TPM2_ST_NO_SESSIONS, TPM2_CC_GetCapability);
-    cf_put_u32(&c.w, TPM2_CAP_TPM_PROPERTIES);
-    cf_put_u32(&c.w, pt);
-    cf_put_u32(&c.w, 1);
-    assert_int_equal(run(t, &c, &r), TPM2_RC_SUCCESS);
-    /* more(1) cap(4) count(4) property(4) value(4) */
-    assert_int_equal(rd32(r.b + 15), 1);
-    assert_int_equal(rd32(r.b + 19), pt);
-    return rd32(r.b + 23);
 }
 
 /* ---- tests ----------------------------------------------------------------------------------- */
@@ -379,13 +205,6 @@ static void test_header_errors(void **state)
     free(e);
 }
 
-static void serialize(tpm_instance *t, uint8_t *out, size_t *len)
-{
-    cf_writer w = cf_writer_fixed(out, *len);
-    assert_int_equal(tpm_state_serialize(t, &w), CF_OK);
-    *len = w.len;
-}
-
 /* Every prefix of a valid command (with the header size either left alone or patched to match)
  * gives an error response and changes nothing. */
 static void test_truncation(void **state)
@@ -397,7 +216,7 @@ static void test_truncation(void **state)
     TPMT_PUBLIC tpl = ecc_template(TPM2_ECC_NIST_P256, TPM2_ALG_ECDSA, ATTR_SIGN);
     static cmd cmds[5];
     size_t lens[5];
-    lens[0] = create_primary_cmd(&cmds[0], TPM2_RH_OWNER, "", "", &tpl);
+    lens[0] = create_primary_cmd(&cmds[0], TPM2_RH_OWNER, "", "", NULL, 0, &tpl);
     uint8_t d[32] = { 1 };
     begin(&cmds[1], TPM2_ST_SESSIONS, TPM2_CC_PCR_Extend);
     cf_put_u32(&cmds[1].w, 16);
@@ -589,21 +408,21 @@ static void test_primary_deterministic(void **state)
     TPM2B_PUBLIC first[3], p;
     TPM2_HANDLE h;
     for (int k = 0; k < 3; k++) {
-        assert_int_equal(create_primary(t, TPM2_RH_OWNER, "", &tpls[k], &h, &first[k]), TPM2_RC_SUCCESS);
+        assert_int_equal(create_primary_pw(t, TPM2_RH_OWNER, "", &tpls[k], &h, &first[k]), TPM2_RC_SUCCESS);
         assert_int_equal(h, TPM_TRANSIENT_FIRST);
         assert_int_equal(flush(t, h), TPM2_RC_SUCCESS);
-        assert_int_equal(create_primary(t, TPM2_RH_OWNER, "", &tpls[k], &h, &p), TPM2_RC_SUCCESS);
+        assert_int_equal(create_primary_pw(t, TPM2_RH_OWNER, "", &tpls[k], &h, &p), TPM2_RC_SUCCESS);
         same_public(&first[k], &p, true);
         assert_int_equal(flush(t, h), TPM2_RC_SUCCESS);
         /* another hierarchy, another key; another unique, another key */
-        assert_int_equal(create_primary(t, TPM2_RH_ENDORSEMENT, "", &tpls[k], &h, &p), TPM2_RC_SUCCESS);
+        assert_int_equal(create_primary_pw(t, TPM2_RH_ENDORSEMENT, "", &tpls[k], &h, &p), TPM2_RC_SUCCESS);
         same_public(&first[k], &p, false);
         assert_int_equal(flush(t, h), TPM2_RC_SUCCESS);
     }
     TPMT_PUBLIC u = tpls[0];
     u.unique.ecc.x.size = 1;
     u.unique.ecc.x.buffer[0] = 1;
-    assert_int_equal(create_primary(t, TPM2_RH_OWNER, "", &u, &h, &p), TPM2_RC_SUCCESS);
+    assert_int_equal(create_primary_pw(t, TPM2_RH_OWNER, "", &u, &h, &p), TPM2_RC_SUCCESS);
     same_public(&first[0], &p, false);
     assert_int_equal(flush(t, h), TPM2_RC_SUCCESS);
     assert_int_equal(flush(t, h), TPM2_RC_HANDLE | TPM2_RC_P | TPM2_RC_1);
@@ -613,7 +432,7 @@ static void test_primary_deterministic(void **state)
     tpm_instance *t2 = new_tpm(e2, e->blob, e->len);
     assert_int_equal(startup(t2, TPM2_SU_CLEAR), TPM2_RC_SUCCESS);
     for (int k = 0; k < 3; k += 2) {
-        assert_int_equal(create_primary(t2, TPM2_RH_OWNER, "", &tpls[k], &h, &p), TPM2_RC_SUCCESS);
+        assert_int_equal(create_primary_pw(t2, TPM2_RH_OWNER, "", &tpls[k], &h, &p), TPM2_RC_SUCCESS);
         same_public(&first[k], &p, true);
         assert_int_equal(flush(t2, h), TPM2_RC_SUCCESS);
     }
@@ -621,26 +440,26 @@ static void test_primary_deterministic(void **state)
     env *e3 = calloc(1, sizeof *e3);
     tpm_instance *t3 = new_tpm(e3, NULL, 0);
     assert_int_equal(startup(t3, TPM2_SU_CLEAR), TPM2_RC_SUCCESS);
-    assert_int_equal(create_primary(t3, TPM2_RH_OWNER, "", &tpls[0], &h, &p), TPM2_RC_SUCCESS);
+    assert_int_equal(create_primary_pw(t3, TPM2_RH_OWNER, "", &tpls[0], &h, &p), TPM2_RC_SUCCESS);
     same_public(&first[0], &p, false);
     /* the null hierarchy's seed changes with every TPM Reset */
     TPM2B_PUBLIC n1, n2;
-    assert_int_equal(create_primary(t3, TPM2_RH_NULL, "", &tpls[0], &h, &n1), TPM2_RC_SUCCESS);
+    assert_int_equal(create_primary_pw(t3, TPM2_RH_NULL, "", &tpls[0], &h, &n1), TPM2_RC_SUCCESS);
     tpm_reset(t3);
     assert_int_equal(startup(t3, TPM2_SU_CLEAR), TPM2_RC_SUCCESS);
-    assert_int_equal(create_primary(t3, TPM2_RH_NULL, "", &tpls[0], &h, &n2), TPM2_RC_SUCCESS);
+    assert_int_equal(create_primary_pw(t3, TPM2_RH_NULL, "", &tpls[0], &h, &n2), TPM2_RC_SUCCESS);
     same_public(&n1, &n2, false);
     /* slots run out */
-    assert_int_equal(create_primary(t3, TPM2_RH_OWNER, "", &tpls[0], &h, &p), TPM2_RC_SUCCESS);
-    assert_int_equal(create_primary(t3, TPM2_RH_OWNER, "", &tpls[0], &h, &p), TPM2_RC_SUCCESS);
-    assert_int_equal(create_primary(t3, TPM2_RH_OWNER, "", &tpls[0], &h, &p), TPM2_RC_OBJECT_MEMORY);
+    assert_int_equal(create_primary_pw(t3, TPM2_RH_OWNER, "", &tpls[0], &h, &p), TPM2_RC_SUCCESS);
+    assert_int_equal(create_primary_pw(t3, TPM2_RH_OWNER, "", &tpls[0], &h, &p), TPM2_RC_SUCCESS);
+    assert_int_equal(create_primary_pw(t3, TPM2_RH_OWNER, "", &tpls[0], &h, &p), TPM2_RC_OBJECT_MEMORY);
     /* bad templates */
     TPMT_PUBLIC bad = tpls[0];
     bad.parameters.eccDetail.curveID = TPM2_ECC_NIST_P521;
-    assert_int_equal(create_primary(t3, TPM2_RH_OWNER, "", &bad, &h, &p), TPM2_RC_CURVE | TPM2_RC_P | TPM2_RC_2);
+    assert_int_equal(create_primary_pw(t3, TPM2_RH_OWNER, "", &bad, &h, &p), TPM2_RC_CURVE | TPM2_RC_P | TPM2_RC_2);
     bad = tpls[2];
     bad.parameters.rsaDetail.keyBits = 1024;
-    assert_int_equal(create_primary(t3, TPM2_RH_OWNER, "", &bad, &h, &p), TPM2_RC_KEY_SIZE | TPM2_RC_P | TPM2_RC_2);
+    assert_int_equal(create_primary_pw(t3, TPM2_RH_OWNER, "", &bad, &h, &p), TPM2_RC_KEY_SIZE | TPM2_RC_P | TPM2_RC_2);
     tpm_instance_free(t);
     tpm_instance_free(t2);
     tpm_instance_free(t3);
@@ -653,7 +472,7 @@ static void sign_verify(tpm_instance *t, const TPMT_PUBLIC *tpl, TPMI_ALG_SIG_SC
 {
     TPM2_HANDLE h;
     TPM2B_PUBLIC pub;
-    assert_int_equal(create_primary(t, TPM2_RH_OWNER, "", tpl, &h, &pub), TPM2_RC_SUCCESS);
+    assert_int_equal(create_primary_pw(t, TPM2_RH_OWNER, "", tpl, &h, &pub), TPM2_RC_SUCCESS);
     uint8_t digest[32];
     size_t dl = sizeof digest;
     assert_int_equal(cf_hash(CF_HASH_SHA256, "message", 7, digest, &dl), CF_OK);
@@ -694,16 +513,16 @@ static void test_sign_verify(void **state)
     TPM2B_PUBLIC pub;
     TPMT_SIGNATURE sig;
     uint8_t digest[32] = { 1 };
-    assert_int_equal(create_primary(t, TPM2_RH_OWNER, "", &rsa, &h, &pub), TPM2_RC_SUCCESS);
+    assert_int_equal(create_primary_pw(t, TPM2_RH_OWNER, "", &rsa, &h, &pub), TPM2_RC_SUCCESS);
     assert_int_equal(sign(t, h, "", digest, 32, TPM2_ALG_RSAPSS, NULL, &sig), TPM2_RC_SCHEME | TPM2_RC_P | TPM2_RC_2);
     assert_int_equal(flush(t, h), TPM2_RC_SUCCESS);
-    assert_int_equal(create_primary(t, TPM2_RH_OWNER, "", &ecc_null, &h, &pub), TPM2_RC_SUCCESS);
+    assert_int_equal(create_primary_pw(t, TPM2_RH_OWNER, "", &ecc_null, &h, &pub), TPM2_RC_SUCCESS);
     assert_int_equal(sign(t, h, "", digest, 32, TPM2_ALG_NULL, NULL, &sig), TPM2_RC_SCHEME | TPM2_RC_P | TPM2_RC_2);
     assert_int_equal(flush(t, h), TPM2_RC_SUCCESS);
 
     /* a restricted key signs only what the TPM hashed (with a hashcheck ticket) */
     TPMT_PUBLIC rk = ecc_template(TPM2_ECC_NIST_P256, TPM2_ALG_ECDSA, ATTR_SIGN | TPMA_OBJECT_RESTRICTED);
-    assert_int_equal(create_primary(t, TPM2_RH_OWNER, "", &rk, &h, &pub), TPM2_RC_SUCCESS);
+    assert_int_equal(create_primary_pw(t, TPM2_RH_OWNER, "", &rk, &h, &pub), TPM2_RC_SUCCESS);
     assert_int_equal(sign(t, h, "", digest, 32, TPM2_ALG_NULL, NULL, &sig), TPM2_RC_TICKET | TPM2_RC_P | TPM2_RC_3);
     cmd c;
     resp r;
@@ -753,7 +572,7 @@ static void test_password_da(void **state)
     TPMT_PUBLIC tpl = ecc_template(TPM2_ECC_NIST_P256, TPM2_ALG_ECDSA, ATTR_SIGN);
     TPM2_HANDLE h;
     TPM2B_PUBLIC pub;
-    assert_int_equal(create_primary(t, TPM2_RH_OWNER, "secret", &tpl, &h, &pub), TPM2_RC_SUCCESS);
+    assert_int_equal(create_primary_pw(t, TPM2_RH_OWNER, "secret", &tpl, &h, &pub), TPM2_RC_SUCCESS);
     uint8_t digest[32] = { 7 };
     TPMT_SIGNATURE sig;
     const uint32_t auth_fail = TPM2_RC_AUTH_FAIL | TPM2_RC_S | TPM2_RC_1;
@@ -790,18 +609,18 @@ static void test_password_da(void **state)
     e->now += (uint64_t)interval * 1000u * max;
     assert_int_equal(property(t, TPM2_PT_LOCKOUT_COUNTER), 0);
     TPMT_PUBLIC noda = ecc_template(TPM2_ECC_NIST_P256, TPM2_ALG_ECDSA, ATTR_SIGN | TPMA_OBJECT_NODA);
-    assert_int_equal(create_primary(t, TPM2_RH_OWNER, "pw", &noda, &h, &pub), TPM2_RC_SUCCESS);
+    assert_int_equal(create_primary_pw(t, TPM2_RH_OWNER, "pw", &noda, &h, &pub), TPM2_RC_SUCCESS);
     for (int i = 0; i < 5; i++)
         assert_int_equal(sign(t, h, "wrong", digest, 32, TPM2_ALG_NULL, NULL, &sig), TPM2_RC_BAD_AUTH | TPM2_RC_S | TPM2_RC_1);
     assert_int_equal(property(t, TPM2_PT_LOCKOUT_COUNTER), 0);
     cmd c;
     resp r;
-    assert_int_equal(exec_loc(t, 0, c.b, create_primary_cmd(&c, TPM2_RH_OWNER, "wrong", "", &noda), &r),
+    assert_int_equal(exec_loc(t, 0, c.b, create_primary_cmd(&c, TPM2_RH_OWNER, "wrong", "", NULL, 0, &noda), &r),
                      TPM2_RC_BAD_AUTH | TPM2_RC_S | TPM2_RC_1);
     /* an object without userWithAuth refuses password authorization */
     TPMT_PUBLIC pol = ecc_template(TPM2_ECC_NIST_P256, TPM2_ALG_ECDSA, ATTR_SIGN & ~TPMA_OBJECT_USERWITHAUTH);
     TPM2_HANDLE h2;
-    assert_int_equal(create_primary(t, TPM2_RH_OWNER, "", &pol, &h2, &pub), TPM2_RC_SUCCESS);
+    assert_int_equal(create_primary_pw(t, TPM2_RH_OWNER, "", &pol, &h2, &pub), TPM2_RC_SUCCESS);
     assert_int_equal(sign(t, h2, "", digest, 32, TPM2_ALG_NULL, NULL, &sig), TPM2_RC_AUTH_UNAVAILABLE);
     tpm_instance_free(t);
     free(e);

@@ -19,107 +19,9 @@
 #include <openssl/hmac.h>
 #include <openssl/param_build.h>
 #include "tpm/internal.h"
+#include "tpm_harness.h"
 
-/* ---- harness (as tpm_engine_test.c) ------------------------------------------------------- */
-typedef struct {
-    uint8_t blob[1 << 17];
-    size_t len;
-    int calls;
-    uint64_t now;
-} env;
-
-static cf_err save_blob(void *ctx, const uint8_t *blob, size_t len)
-{
-    env *e = ctx;
-    assert_true(len <= sizeof e->blob);
-    memcpy(e->blob, blob, len);
-    e->len = len;
-    e->calls++;
-    return CF_OK;
-}
-
-static uint64_t fake_now(void *ctx) { return ((env *)ctx)->now; }
-
-static tpm_instance *new_tpm(env *e, const uint8_t *blob, size_t len)
-{
-    tpm_instance *t = NULL;
-    assert_int_equal(tpm_instance_new("test", blob, len, save_blob, e, &t), CF_OK);
-    tpm_set_time_source(t, fake_now, e);
-    tpm_power_on(t);
-    return t;
-}
-
-typedef struct {
-    uint8_t b[TPM_MAX_RESPONSE_SIZE];
-    size_t len;
-} resp;
-
-static uint32_t rd32(const uint8_t *p) { return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3]; }
-
-static uint32_t exec(tpm_instance *t, const uint8_t *cmd, size_t len, resp *r)
-{
-    r->len = tpm_execute(t, 0, cmd, len, r->b, sizeof r->b);
-    assert_true(r->len >= 10);
-    assert_int_equal(rd32(r->b + 2), r->len);
-    uint32_t rc = rd32(r->b + 6);
-    if (rc != TPM2_RC_SUCCESS)
-        assert_int_equal(r->len, 10);
-    return rc;
-}
-
-typedef struct {
-    uint8_t b[TPM_MAX_COMMAND_SIZE];
-    cf_writer w;
-} cmd;
-
-static void begin(cmd *c, TPM2_ST tag, TPM2_CC cc)
-{
-    c->w = cf_writer_fixed(c->b, sizeof c->b);
-    cf_put_u16(&c->w, tag);
-    cf_put_u32(&c->w, 0);
-    cf_put_u32(&c->w, cc);
-}
-
-static size_t end(cmd *c)
-{
-    assert_int_equal(cf_writer_status(&c->w), CF_OK);
-    size_t n = c->w.len;
-    c->b[2] = (uint8_t)(n >> 24), c->b[3] = (uint8_t)(n >> 16), c->b[4] = (uint8_t)(n >> 8), c->b[5] = (uint8_t)n;
-    return n;
-}
-
-static void pw_session(cmd *c, const char *pw)
-{
-    size_t n = strlen(pw);
-    cf_put_u32(&c->w, (uint32_t)(9 + n));
-    cf_put_u32(&c->w, TPM2_RS_PW);
-    cf_put_u16(&c->w, 0);
-    cf_put_u8(&c->w, TPMA_SESSION_CONTINUESESSION);
-    cf_put_u16(&c->w, (uint16_t)n);
-    cf_put_bytes(&c->w, pw, n);
-}
-
-static uint32_t run(tpm_instance *t, cmd *c, resp *r) { return exec(t, c->b, end(c), r); }
-
-static uint32_t startup(tpm_instance *t, TPM2_SU su)
-{
-    cmd c;
-    resp r;
-    begin(&c, TPM2_ST_NO_SESSIONS, TPM2_CC_Startup);
-    cf_put_u16(&c.w, su);
-    return run(t, &c, &r);
-}
-
-static void serialize(tpm_instance *t, uint8_t *out, size_t *len)
-{
-    cf_writer w = cf_writer_fixed(out, *len);
-    assert_int_equal(tpm_state_serialize(t, &w), CF_OK);
-    *len = w.len;
-}
-
-/* ---- templates --------------------------------------------------------------------------- */
-#define ATTR_SIGN (TPMA_OBJECT_FIXEDTPM | TPMA_OBJECT_FIXEDPARENT | TPMA_OBJECT_SENSITIVEDATAORIGIN \
-                   | TPMA_OBJECT_USERWITHAUTH | TPMA_OBJECT_SIGN_ENCRYPT)
+/* ---- templates (the harness: support/tpm_harness.h) ------------------------------------------- */
 #define ATTR_STORAGE (TPMA_OBJECT_FIXEDTPM | TPMA_OBJECT_FIXEDPARENT | TPMA_OBJECT_SENSITIVEDATAORIGIN \
                       | TPMA_OBJECT_USERWITHAUTH | TPMA_OBJECT_RESTRICTED | TPMA_OBJECT_DECRYPT | TPMA_OBJECT_NODA)
 #define ATTR_SEAL (TPMA_OBJECT_FIXEDTPM | TPMA_OBJECT_FIXEDPARENT | TPMA_OBJECT_USERWITHAUTH)
@@ -191,28 +93,6 @@ static void put_public(cmd *c, const TPMT_PUBLIC *tpl)
     tpm_put(&c->w, TPM_MARSHAL(TPM2B_PUBLIC), &pub);
 }
 
-static uint32_t create_primary(tpm_instance *t, TPM2_HANDLE hier, const TPMT_PUBLIC *tpl, TPM2_HANDLE *h,
-                               TPM2B_PUBLIC *out)
-{
-    cmd c;
-    resp r;
-    begin(&c, TPM2_ST_SESSIONS, TPM2_CC_CreatePrimary);
-    cf_put_u32(&c.w, hier);
-    pw_session(&c, "");
-    put_sensitive_create(&c, "", NULL, 0);
-    put_public(&c, tpl);
-    cf_put_u16(&c.w, 0);
-    cf_put_u32(&c.w, 0);
-    uint32_t rc = run(t, &c, &r);
-    if (rc != TPM2_RC_SUCCESS)
-        return rc;
-    *h = rd32(r.b + 10);
-    size_t off = 18;
-    memset(out, 0, sizeof *out);
-    assert_int_equal(Tss2_MU_TPM2B_PUBLIC_Unmarshal(r.b, r.len, &off, out), TSS2_RC_SUCCESS);
-    return rc;
-}
-
 static size_t create_cmd(cmd *c, TPM2_HANDLE parent, const char *userauth, const uint8_t *data, size_t dlen,
                          const TPMT_PUBLIC *tpl)
 {
@@ -275,15 +155,6 @@ static uint32_t load(tpm_instance *t, TPM2_HANDLE parent, const TPM2B_PRIVATE *p
     size_t off = 18;
     assert_int_equal(Tss2_MU_TPM2B_NAME_Unmarshal(r.b, r.len, &off, name), TSS2_RC_SUCCESS);
     return rc;
-}
-
-static uint32_t flush(tpm_instance *t, TPM2_HANDLE h)
-{
-    cmd c;
-    resp r;
-    begin(&c, TPM2_ST_NO_SESSIONS, TPM2_CC_FlushContext);
-    cf_put_u32(&c.w, h);
-    return run(t, &c, &r);
 }
 
 static uint32_t read_public(tpm_instance *t, TPM2_HANDLE h, TPM2B_PUBLIC *pub, TPM2B_NAME *name)
@@ -377,19 +248,6 @@ static uint32_t evict(tpm_instance *t, TPM2_HANDLE auth, TPM2_HANDLE obj, TPM2_H
     return run(t, &c, &r);
 }
 
-static uint32_t property(tpm_instance *t, TPM2_PT pt)
-{
-    cmd c;
-    resp r;
-    begin(&c, TPM2_ST_NO_SESSIONS, TPM2_CC_GetCapability);
-    cf_put_u32(&c.w, TPM2_CAP_TPM_PROPERTIES);
-    cf_put_u32(&c.w, pt);
-    cf_put_u32(&c.w, 1);
-    assert_int_equal(run(t, &c, &r), TPM2_RC_SUCCESS);
-    assert_int_equal(rd32(r.b + 19), pt);
-    return rd32(r.b + 23);
-}
-
 /* The handles GetCapability(TPM_CAP_HANDLES, first) lists (at most 8). */
 static uint32_t cap_handles(tpm_instance *t, uint32_t first, uint32_t *out)
 {
@@ -408,38 +266,6 @@ static uint32_t cap_handles(tpm_instance *t, uint32_t first, uint32_t *out)
 }
 
 /* ---- independent computations (OpenSSL only) ------------------------------------------------ */
-static void kdfa_sha256(const uint8_t *key, size_t klen, const char *label, const uint8_t *u, size_t ulen,
-                        uint32_t bits, uint8_t *out)
-{
-    size_t n = bits / 8, done = 0;
-    for (uint32_t i = 1; done < n; i++) {
-        uint8_t in[512], mac[32];
-        size_t l = 0;
-        in[l++] = (uint8_t)(i >> 24), in[l++] = (uint8_t)(i >> 16), in[l++] = (uint8_t)(i >> 8), in[l++] = (uint8_t)i;
-        memcpy(in + l, label, strlen(label) + 1);
-        l += strlen(label) + 1;
-        if (ulen)
-            memcpy(in + l, u, ulen);
-        l += ulen;
-        in[l++] = (uint8_t)(bits >> 24), in[l++] = (uint8_t)(bits >> 16), in[l++] = (uint8_t)(bits >> 8), in[l++] = (uint8_t)bits;
-        unsigned ml = 32;
-        assert_non_null(HMAC(EVP_sha256(), key, (int)klen, in, l, mac, &ml));
-        size_t take = n - done < 32 ? n - done : 32;
-        memcpy(out + done, mac, take);
-        done += take;
-    }
-}
-
-static void name_of(const TPMT_PUBLIC *pub, TPM2B_NAME *name)
-{
-    uint8_t buf[2048];
-    size_t off = 0;
-    assert_int_equal(Tss2_MU_TPMT_PUBLIC_Marshal(pub, buf, sizeof buf, &off), TSS2_RC_SUCCESS);
-    name->name[0] = 0x00, name->name[1] = 0x0B;
-    unsigned dl = 32;
-    assert_int_equal(EVP_Digest(buf, off, name->name + 2, &dl, EVP_sha256(), NULL), 1);
-    name->size = 34;
-}
 
 /* ECDSA P-256 verification of a TPM signature with the public area's point. */
 static bool ossl_verify_ecdsa(const TPMT_PUBLIC *pub, const uint8_t digest[32], const TPMT_SIGNATURE *sig)
@@ -491,7 +317,7 @@ static TPM2_HANDLE storage_primary(tpm_instance *t, TPM2_HANDLE hier)
     TPMT_PUBLIC tpl = ecc_template(TPM2_ALG_NULL, ATTR_STORAGE);
     TPM2_HANDLE h;
     TPM2B_PUBLIC pub;
-    assert_int_equal(create_primary(t, hier, &tpl, &h, &pub), TPM2_RC_SUCCESS);
+    assert_int_equal(create_primary_pw(t, hier, "", &tpl, &h, &pub), TPM2_RC_SUCCESS);
     return h;
 }
 
@@ -517,10 +343,10 @@ static void test_protection_known_answer(void **state)
     assert_int_equal(create(t, parent, "auth", secret, sizeof secret, &tpl, &priv, &pub), TPM2_RC_SUCCESS);
 
     TPM2B_NAME name;
-    name_of(&pub.publicArea, &name);
+    object_name(&pub.publicArea, &name);
     uint8_t symkey[16], hmackey[32];
-    kdfa_sha256(po->sens.seedValue.buffer, 32, "STORAGE", name.name, name.size, 128, symkey);
-    kdfa_sha256(po->sens.seedValue.buffer, 32, "INTEGRITY", NULL, 0, 256, hmackey);
+    kdfa(po->sens.seedValue.buffer, 32, "STORAGE", name.name, name.size, NULL, 0, 128, symkey);
+    kdfa(po->sens.seedValue.buffer, 32, "INTEGRITY", NULL, 0, NULL, 0, 256, hmackey);
     /* layout: u16 32, HMAC, encSensitive */
     assert_int_equal((priv.buffer[0] << 8) | priv.buffer[1], 32);
     const uint8_t *enc = priv.buffer + 34;
@@ -582,7 +408,7 @@ static void test_create_load_sign(void **state)
         TPM2_HANDLE h;
         TPM2B_NAME name, rn, expect;
         assert_int_equal(load(t, parent, &priv, &pub, &h, &name), TPM2_RC_SUCCESS);
-        name_of(&pub.publicArea, &expect);
+        object_name(&pub.publicArea, &expect);
         assert_int_equal(name.size, expect.size);
         assert_memory_equal(name.name, expect.name, name.size);
         assert_int_equal(read_public(t, h, &rp, &rn), TPM2_RC_SUCCESS);
@@ -740,7 +566,7 @@ static void test_context_round_trip(void **state)
     TPM2B_PRIVATE priv;
     TPM2B_PUBLIC pub, p1, p2;
     TPM2B_NAME name, n1, n2;
-    TPM2_HANDLE h, h2;
+    TPM2_HANDLE h, h2 = 0;   /* set by context_load (keeps -Wmaybe-uninitialized quiet) */
     assert_int_equal(create(t, parent, "", NULL, 0, &tpl, &priv, &pub), TPM2_RC_SUCCESS);
     assert_int_equal(load(t, parent, &priv, &pub, &h, &name), TPM2_RC_SUCCESS);
     assert_int_equal(read_public(t, h, &p1, &n1), TPM2_RC_SUCCESS);
@@ -760,7 +586,7 @@ static void test_context_round_trip(void **state)
     assert_int_equal(sign(t, h2, DIGEST, &sig), TPM2_RC_SUCCESS);
     assert_true(ossl_verify_ecdsa(&pub.publicArea, DIGEST, &sig));
     /* a context loads more than once (another client may load the same file) */
-    TPM2_HANDLE h3;
+    TPM2_HANDLE h3 = 0;
     assert_int_equal(context_load(t, &ctx, &h3), TPM2_RC_SUCCESS);
     assert_int_equal(flush(t, h3), TPM2_RC_SUCCESS);
     /* tampering: any byte of the blob, the sequence, the handle, the hierarchy */
@@ -786,7 +612,7 @@ static void test_context_round_trip(void **state)
     TPMT_PUBLIC ntpl = ecc_template(TPM2_ALG_ECDSA, ATTR_SIGN);
     TPM2_HANDLE nh;
     TPM2B_PUBLIC npub;
-    assert_int_equal(create_primary(t, TPM2_RH_NULL, &ntpl, &nh, &npub), TPM2_RC_SUCCESS);
+    assert_int_equal(create_primary_pw(t, TPM2_RH_NULL, "", &ntpl, &nh, &npub), TPM2_RC_SUCCESS);
     TPMS_CONTEXT nctx;
     assert_int_equal(context_save(t, nh, &nctx), TPM2_RC_SUCCESS);
     assert_int_equal(nctx.hierarchy, TPM2_RH_NULL);
@@ -842,7 +668,7 @@ static void test_evict_control(void **state)
     TPM2_HANDLE nh;
     TPM2B_PUBLIC npub;
     assert_int_equal(flush(t, h), TPM2_RC_SUCCESS);
-    assert_int_equal(create_primary(t, TPM2_RH_NULL, &tpl, &nh, &npub), TPM2_RC_SUCCESS);
+    assert_int_equal(create_primary_pw(t, TPM2_RH_NULL, "", &tpl, &nh, &npub), TPM2_RC_SUCCESS);
     assert_int_equal(evict(t, TPM2_RH_OWNER, nh, 0x81000005), TPM2_RC_ATTRIBUTES | TPM2_RC_H | TPM2_RC_2);
     /* a new instance from the blob (a restart of cofferd): the key is there and signs */
     assert_true(e->len > 0);
@@ -943,7 +769,7 @@ static void test_create_loaded_load_external(void **state)
     /* a hierarchy as parent: a primary object, as CreatePrimary gives it */
     TPM2_HANDLE h1, h2;
     TPM2B_PUBLIC p1, p2;
-    assert_int_equal(create_primary(t, TPM2_RH_OWNER, &tpl, &h1, &p1), TPM2_RC_SUCCESS);
+    assert_int_equal(create_primary_pw(t, TPM2_RH_OWNER, "", &tpl, &h1, &p1), TPM2_RC_SUCCESS);
     begin(&c, TPM2_ST_SESSIONS, TPM2_CC_CreateLoaded);
     cf_put_u32(&c.w, TPM2_RH_OWNER);
     pw_session(&c, "");
@@ -990,7 +816,7 @@ static void test_create_loaded_load_external(void **state)
     TPM2B_NAME name, expect;
     off = 14;
     assert_int_equal(Tss2_MU_TPM2B_NAME_Unmarshal(r.b, r.len, &off, &name), TSS2_RC_SUCCESS);
-    name_of(&p2.publicArea, &expect);
+    object_name(&p2.publicArea, &expect);
     assert_memory_equal(name.name, expect.name, expect.size);
     begin(&c, TPM2_ST_NO_SESSIONS, TPM2_CC_VerifySignature);
     cf_put_u32(&c.w, ext);
@@ -1066,9 +892,9 @@ static void test_ek_templates(void **state)
         memcpy(tpl[k].authPolicy.buffer, EK_POLICY, 32);
         TPM2_HANDLE h;
         TPM2B_PUBLIC p;
-        assert_int_equal(create_primary(t, TPM2_RH_ENDORSEMENT, &tpl[k], &h, &first[k]), TPM2_RC_SUCCESS);
+        assert_int_equal(create_primary_pw(t, TPM2_RH_ENDORSEMENT, "", &tpl[k], &h, &first[k]), TPM2_RC_SUCCESS);
         assert_int_equal(flush(t, h), TPM2_RC_SUCCESS);
-        assert_int_equal(create_primary(t, TPM2_RH_ENDORSEMENT, &tpl[k], &h, &p), TPM2_RC_SUCCESS);
+        assert_int_equal(create_primary_pw(t, TPM2_RH_ENDORSEMENT, "", &tpl[k], &h, &p), TPM2_RC_SUCCESS);
         assert_memory_equal(&first[k].publicArea, &p.publicArea, sizeof p.publicArea);
         assert_memory_equal(p.publicArea.authPolicy.buffer, EK_POLICY, 32);
         assert_int_equal(flush(t, h), TPM2_RC_SUCCESS);
@@ -1080,14 +906,14 @@ static void test_ek_templates(void **state)
     for (int k = 0; k < 2; k++) {
         TPM2_HANDLE h;
         TPM2B_PUBLIC p;
-        assert_int_equal(create_primary(t2, TPM2_RH_ENDORSEMENT, &tpl[k], &h, &p), TPM2_RC_SUCCESS);
+        assert_int_equal(create_primary_pw(t2, TPM2_RH_ENDORSEMENT, "", &tpl[k], &h, &p), TPM2_RC_SUCCESS);
         assert_memory_equal(&first[k].publicArea, &p.publicArea, sizeof p.publicArea);
         assert_int_equal(flush(t2, h), TPM2_RC_SUCCESS);
     }
     /* the EK is a storage parent whose user role needs a policy: a password is refused */
     TPM2_HANDLE ek;
     TPM2B_PUBLIC p;
-    assert_int_equal(create_primary(t2, TPM2_RH_ENDORSEMENT, &tpl[1], &ek, &p), TPM2_RC_SUCCESS);
+    assert_int_equal(create_primary_pw(t2, TPM2_RH_ENDORSEMENT, "", &tpl[1], &ek, &p), TPM2_RC_SUCCESS);
     TPMT_PUBLIC ak = ecc_template(TPM2_ALG_ECDSA, ATTR_SIGN | TPMA_OBJECT_RESTRICTED);
     ak.parameters.eccDetail.symmetric.algorithm = TPM2_ALG_NULL;
     TPM2B_PRIVATE priv;

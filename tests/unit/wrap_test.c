@@ -17,6 +17,7 @@
 #include <cmocka.h>
 #include "crypto/crypto.h"
 #include "hsm/hsm.h"
+#include "hsm_harness.h"
 
 static const uint8_t MSG[] = "the quick brown fox";
 #define MSGL (sizeof MSG - 1)
@@ -185,87 +186,11 @@ static void pkcs8_rejects(void **state)
 }
 
 /* ---- engine: C_WrapKey / C_UnwrapKey of private keys ---------------------------------------- */
-static char dir[256];
-static const uint8_t SO[] = "so-secret", USER[] = "user-pin";
-#define SOL (sizeof SO - 1)
-#define USERL (sizeof USER - 1)
-
-static void write_conf(void)
-{
-    char path[300], text[600];
-    snprintf(path, sizeof path, "%s/coffer.conf", dir);
-    snprintf(text, sizeof text, "[store]\ndir = %s/store\n[token]\npbkdf2_iterations = 1000\n", dir);
-    FILE *f = fopen(path, "w");
-    assert_non_null(f);
-    fputs(text, f);
-    fclose(f);
-    setenv("COFFER_CONF", path, 1);
-}
-
-static void init_engine(void)
-{
-    char err[256] = "";
-    assert_int_equal(hsm_initialize(err, sizeof err), CF_OK);
-}
-
+/* A temporary directory and conf (default PIN tries), the engine up; the rest: support/hsm_harness.h. */
 static int setup(void **state)
 {
     (void)state;
-    snprintf(dir, sizeof dir, "/tmp/coffer-wrap-test-XXXXXX");
-    assert_non_null(mkdtemp(dir));
-    write_conf();
-    init_engine();
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    if (hsm_is_initialized())
-        hsm_finalize();
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    return system(cmd);
-}
-
-static CK_SLOT_ID free_slot(void)
-{
-    CK_SLOT_ID s[16];
-    CK_ULONG n = 16;
-    assert_int_equal(hsm_get_slot_list(true, s, &n), CF_OK);
-    for (CK_ULONG i = 0; i < n; i++) {
-        CK_TOKEN_INFO ti;
-        assert_int_equal(hsm_get_token_info(s[i], &ti), CF_OK);
-        if (!(ti.flags & CKF_TOKEN_INITIALIZED))
-            return s[i];
-    }
-    fail();
-    return 0;
-}
-
-/* A fresh token with both PINs; returns its slot. */
-static CK_SLOT_ID make_token(const char *name)
-{
-    uint8_t l[32];
-    memset(l, ' ', sizeof l);
-    memcpy(l, name, strlen(name));
-    CK_SLOT_ID slot = free_slot();
-    assert_int_equal(hsm_init_token(slot, SO, SOL, l), CF_OK);
-    CK_SESSION_HANDLE s;
-    assert_int_equal(hsm_open_session(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, &s), CF_OK);
-    assert_int_equal(hsm_login(s, CKU_SO, SO, SOL), CF_OK);
-    assert_int_equal(hsm_init_pin(s, USER, USERL), CF_OK);
-    assert_int_equal(hsm_close_session(s), CF_OK);
-    return slot;
-}
-
-static CK_SESSION_HANDLE user_session(CK_SLOT_ID slot)
-{
-    CK_SESSION_HANDLE s;
-    assert_int_equal(hsm_open_session(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, &s), CF_OK);
-    cf_err e = hsm_login(s, CKU_USER, USER, USERL);
-    assert_true(e == CF_OK || e == CF_E_USER_ALREADY_LOGGED_IN);
-    return s;
+    return hsm_env_setup("/tmp/coffer-wrap-test-XXXXXX", 0);
 }
 
 /* An AES-256 key encryption key (session object, sensitive, unextractable). */
