@@ -9,7 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
-typedef enum { K_PATH, K_U32, K_LOGLEVEL, K_LISTEN, K_LISTEN_UNIX } key_kind;
+typedef enum { K_PATH, K_U32, K_LOGLEVEL, K_LISTEN, K_LISTEN_UNIX, K_SERVER, K_MODE } key_kind;
 
 typedef struct {
     const char *section, *name;
@@ -32,10 +32,13 @@ static const key_def keys[] = {
     { "log", "level", K_LOGLEVEL, OFF(log_level), 0, 0 },
     { "tpm.*", "mssim", K_LISTEN, TOFF(mssim), 0, 0 },
     { "tpm.*", "swtpm", K_LISTEN_UNIX, TOFF(swtpm), 0, 0 },
+    { "client", "server", K_SERVER, OFF(client_server), 0, 0 },
+    { "hsm", "listen", K_SERVER, OFF(hsm_listen), 0, 0 },
+    { "hsm", "socket_mode", K_MODE, OFF(hsm_socket_mode), 0, 0777 },
 };
 
 /* Sections that later subsystems own; accepted (and ignored here) so one file serves all. */
-static const char *const foreign_sections[] = { "hsm", "client", "daemon", NULL };
+static const char *const foreign_sections[] = { "daemon", NULL };
 
 static bool section_matches(const char *pattern, const char *section)
 {
@@ -146,6 +149,7 @@ void cf_config_defaults(cf_config *c)
     c->pin_max_len = 255;
     c->pbkdf2_iterations = 100000;
     c->log_level = -1;
+    c->hsm_socket_mode = 0600;
 }
 
 typedef struct {
@@ -202,12 +206,15 @@ static int on_entry(void *user, const char *section, const char *name, const cha
         }
         switch (k->kind) {
         case K_LISTEN:
-        case K_LISTEN_UNIX: {
+        case K_LISTEN_UNIX:
+        case K_SERVER: {
             cf_listen *l = (cf_listen *)dst;
             char problem[160];
             if (l->kind != CF_LISTEN_NONE)
                 return fail(p, section, name, "set twice");
-            if (cf_config_parse_listen(value, k->kind == K_LISTEN_UNIX, p->dir, l, problem, sizeof problem) != CF_OK)
+            if (k->kind == K_SERVER && strncmp(value, "unix:", 5) != 0)
+                return fail(p, section, name, "expected unix:PATH (TLS is not supported yet)");
+            if (cf_config_parse_listen(value, k->kind != K_LISTEN, p->dir, l, problem, sizeof problem) != CF_OK)
                 return fail(p, section, name, problem);
             return 1;
         }
@@ -229,6 +236,15 @@ static int on_entry(void *user, const char *section, const char *name, const cha
                 snprintf(problem, sizeof problem, "expected a whole number in %u..%u", k->min, k->max);
                 return fail(p, section, name, problem);
             }
+            *(uint32_t *)dst = (uint32_t)v;
+            return 1;
+        }
+        case K_MODE: {
+            char *end;
+            errno = 0;
+            unsigned long v = strtoul(value, &end, 8);
+            if (errno || end == value || *end || value[0] == '-' || value[0] == '+' || v > k->max)
+                return fail(p, section, name, "expected an octal file mode such as 0600 or 0660");
             *(uint32_t *)dst = (uint32_t)v;
             return 1;
         }

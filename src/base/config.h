@@ -46,6 +46,13 @@ typedef struct {
     int log_level;                /* [log] level, -1 when unset */
     size_t n_tpm;                 /* [tpm.NAME] sections, in file order */
     cf_tpm_config tpm[CF_TPM_MAX];
+    /* [client] server = unix:PATH: the module's remote mode (kind CF_LISTEN_UNIX; NONE = the
+     * embedded token). A relative PATH is relative to the file's folder. */
+    cf_listen client_server;
+    /* [hsm] listen = unix:PATH: cofferd serves the token engine there (docs/remote.md); NONE = off.
+     * A relative PATH is relative to the file's folder. */
+    cf_listen hsm_listen;
+    uint32_t hsm_socket_mode;     /* [hsm] socket_mode, octal (default 0600) */
 } cf_config;
 
 /* Fills defaults only (no file). */

@@ -85,7 +85,8 @@
     X(CURVE_NOT_SUPPORTED, "curve not supported") \
     X(FUNCTION_NOT_PARALLEL, "function not parallel") \
     X(INFORMATION_SENSITIVE, "information sensitive") \
-    X(DEVICE_ERROR, "device error")
+    X(DEVICE_ERROR, "device error") \
+    X(DEVICE_REMOVED, "device removed (connection to the remote HSM lost)")
 
 typedef enum {
 #define CF_ERR_ENUM(name, msg) CF_E_##name,

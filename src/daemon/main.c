@@ -15,6 +15,8 @@
 #include "base/secmem.h"
 #include "base/version.h"
 #include "daemon/daemon.h"
+#include "daemon/hsm_server.h"
+#include "hsm/hsm.h"
 
 static const char usage_text[] =
     "Usage: cofferd [-c FILE]\n"
@@ -34,6 +36,9 @@ static const char usage_text[] =
     "  [tpm.default]\n"
     "  mssim = 127.0.0.1:2321     # command port 2321, platform port 2322\n"
     "  swtpm = 127.0.0.1:2331     # data port 2331, control port 2332 (or unix:PATH)\n"
+    "  [hsm]\n"
+    "  listen = unix:hsm.sock     # the PKCS#11 token served to remote modules (docs/remote.md)\n"
+    "  socket_mode = 0600\n"
     "\n"
     "Clients: TPM2TOOLS_TCTI=mssim:host=127.0.0.1,port=2321 or swtpm:host=127.0.0.1,port=2331\n"
     "More in docs/daemon.md.\n";
@@ -84,9 +89,10 @@ int main(int argc, char **argv)
     cf_log_set_level(cfg.log_level >= 0 ? (cf_log_level)cfg.log_level : CF_LOG_INFO);
     cf_info("cofferd %s: configuration %s, store %s", COFFER_VERSION, cfg.source[0] ? cfg.source : "(built-in defaults)",
             cfg.store_dir);
-    if (cfg.n_tpm == 0) {
-        cf_error("no TPM instance is configured: add a [tpm.NAME] section with mssim = HOST:PORT "
-                 "and/or swtpm = HOST:PORT (see cofferd --help)");
+    bool hsm_on = cfg.hsm_listen.kind != CF_LISTEN_NONE;
+    if (cfg.n_tpm == 0 && !hsm_on) {
+        cf_error("nothing to serve: add a [tpm.NAME] section with mssim = HOST:PORT and/or "
+                 "swtpm = HOST:PORT, or an [hsm] section with listen = unix:PATH (see cofferd --help)");
         return 1;
     }
 
@@ -105,12 +111,31 @@ int main(int argc, char **argv)
     const cf_tpm_config *started_cfg[CF_TPM_MAX];
     size_t n_started = 0;
     cofferd_server *server = NULL;
+    cofferd_hsm *hsm = NULL;
+    bool hsm_up = false;
 
     e = cf_store_open(cfg.store_dir, &store);
     if (e != CF_OK) {
         cf_error("cannot open the store in %s: %s", cfg.store_dir, cf_err_message(e));
         goto out;
     }
+    if (hsm_on) {
+        /* the engine reads the configuration itself: make it read this very file */
+        if (cfg.source[0])
+            setenv("COFFER_CONF", cfg.source, 1);
+        if (hsm_initialize(err, sizeof err) != CF_OK) {
+            cf_error("cannot start the token engine: %s", err);
+            goto out;
+        }
+        hsm_up = true;
+        if (cofferd_hsm_start(&cfg.hsm_listen, cfg.hsm_socket_mode, &hsm, err, sizeof err) != CF_OK) {
+            cf_error("%s", err);
+            goto out;
+        }
+        cf_info("hsm ready on unix:%s (mode %04o)", cfg.hsm_listen.path, (unsigned)cfg.hsm_socket_mode);
+    }
+    if (cfg.n_tpm == 0)
+        goto wait;
     key = cf_secret_alloc(CF_MASTER_KEY_LEN);
     if (!key) {
         cf_error("out of memory");
@@ -161,12 +186,16 @@ int main(int argc, char **argv)
     if (n_started < cfg.n_tpm)
         cf_warn("%zu of %zu TPM instances are not running (see the errors above)", cfg.n_tpm - n_started, cfg.n_tpm);
 
+wait:;
     int sig = 0;
     sigwait(&stop_signals, &sig);
     cf_info("%s: shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
     status = 0;
 out:
     cofferd_server_free(server); /* listeners closed, connections ended, threads joined */
+    cofferd_hsm_stop(hsm);       /* the same for the HSM service; its sessions are closed */
+    if (hsm_up)
+        hsm_finalize();
     for (size_t i = 0; i < n_started; i++)
         cofferd_instance_close(started[i]);
     free(insts);

@@ -200,8 +200,13 @@ cf_err hsm_initialize(char *err, size_t errlen)
         snprintf(err, errlen, "cannot open the store in %s (%s)", g.cfg.store_dir, cf_err_message(rv));
         goto out;
     }
-    g.next_session = 1;
-    g.next_object = 1;
+    /* Handles start at a random point, so a handle from before a restart of the engine (a remote
+     * client reconnecting to a restarted cofferd) names nothing rather than someone else's
+     * session or object. */
+    uint32_t r[2] = { 0, 0 };
+    (void)cf_random(r, sizeof r);
+    g.next_session = 1 + (r[0] & 0x3fffffffu);
+    g.next_object = 1 + (r[1] & 0x3fffffffu);
     rv = hsm_tokens_refresh();
     if (rv != CF_OK) {
         cf_store_close(g.store);

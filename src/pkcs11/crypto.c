@@ -9,7 +9,7 @@
 #define OP_ARG(cond, h, kind) \
     do { \
         if (!(cond)) { \
-            hsm_op_abort((h), (kind)); \
+            B->op_abort((h), (kind)); \
             return CKR_ARGUMENTS_BAD; \
         } \
     } while (0)
@@ -19,7 +19,7 @@ static CK_RV op_init(CK_SESSION_HANDLE h, hsm_op_kind kind, const CK_MECHANISM *
 {
     P11_LIVE();
     P11_MECH(m);
-    return p11_rv(hsm_op_init(h, kind, m, key));
+    return p11_rv(B->op_init(h, kind, m, key));
 }
 
 /* C_Encrypt, C_Decrypt, C_Digest, C_Sign. */
@@ -29,7 +29,7 @@ static CK_RV oneshot(CK_SESSION_HANDLE h, hsm_op_kind kind, const CK_BYTE *in, C
     P11_LIVE();
     OP_BUF(in, inlen, h, kind);
     OP_ARG(outlen != NULL, h, kind);
-    return p11_rv(hsm_op_oneshot(h, kind, p11_in(in), inlen, out, outlen));
+    return p11_rv(B->op_oneshot(h, kind, p11_in(in), inlen, out, outlen));
 }
 
 /* C_EncryptUpdate, C_DecryptUpdate: output may be produced. */
@@ -39,7 +39,7 @@ static CK_RV update_out(CK_SESSION_HANDLE h, hsm_op_kind kind, const CK_BYTE *in
     P11_LIVE();
     OP_BUF(in, inlen, h, kind);
     OP_ARG(outlen != NULL, h, kind);
-    return p11_rv(hsm_op_update(h, kind, p11_in(in), inlen, out, outlen));
+    return p11_rv(B->op_update(h, kind, p11_in(in), inlen, out, outlen));
 }
 
 /* C_DigestUpdate, C_SignUpdate, C_VerifyUpdate: no output. */
@@ -47,7 +47,7 @@ static CK_RV update(CK_SESSION_HANDLE h, hsm_op_kind kind, const CK_BYTE *in, CK
 {
     P11_LIVE();
     OP_BUF(in, inlen, h, kind);
-    return p11_rv(hsm_op_update(h, kind, p11_in(in), inlen, NULL, NULL));
+    return p11_rv(B->op_update(h, kind, p11_in(in), inlen, NULL, NULL));
 }
 
 /* C_EncryptFinal, C_DecryptFinal, C_DigestFinal, C_SignFinal. */
@@ -55,7 +55,7 @@ static CK_RV final(CK_SESSION_HANDLE h, hsm_op_kind kind, CK_BYTE *out, CK_ULONG
 {
     P11_LIVE();
     OP_ARG(outlen != NULL, h, kind);
-    return p11_rv(hsm_op_final(h, kind, out, outlen));
+    return p11_rv(B->op_final(h, kind, out, outlen));
 }
 
 /* ---- encryption (5.8) ---- */
@@ -125,7 +125,7 @@ P11_EXPORT CK_RV C_DigestUpdate(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pPart, C
 P11_EXPORT CK_RV C_DigestKey(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hKey)
 {
     P11_LIVE();
-    return p11_rv(hsm_digest_key(hSession, hKey));
+    return p11_rv(B->digest_key(hSession, hKey));
 }
 
 P11_EXPORT CK_RV C_DigestFinal(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pDigest, CK_ULONG_PTR pulDigestLen)
@@ -167,7 +167,7 @@ P11_EXPORT CK_RV C_Verify(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pData, CK_ULON
     P11_LIVE();
     OP_BUF(pData, ulDataLen, hSession, HSM_OP_VERIFY);
     OP_BUF(pSignature, ulSignatureLen, hSession, HSM_OP_VERIFY);
-    return p11_rv(hsm_verify(hSession, p11_in(pData), ulDataLen, p11_in(pSignature), ulSignatureLen));
+    return p11_rv(B->verify(hSession, p11_in(pData), ulDataLen, p11_in(pSignature), ulSignatureLen));
 }
 
 P11_EXPORT CK_RV C_VerifyUpdate(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pPart, CK_ULONG ulPartLen)
@@ -179,5 +179,5 @@ P11_EXPORT CK_RV C_VerifyFinal(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pSignatur
 {
     P11_LIVE();
     OP_BUF(pSignature, ulSignatureLen, hSession, HSM_OP_VERIFY);
-    return p11_rv(hsm_verify_final(hSession, p11_in(pSignature), ulSignatureLen));
+    return p11_rv(B->verify_final(hSession, p11_in(pSignature), ulSignatureLen));
 }

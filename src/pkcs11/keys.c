@@ -9,7 +9,7 @@ P11_EXPORT CK_RV C_GenerateKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMec
     P11_MECH(pMechanism);
     P11_TEMPLATE(pTemplate, ulCount);
     P11_ARG(phKey != NULL);
-    return p11_rv(hsm_generate_key(hSession, pMechanism, pTemplate, ulCount, phKey));
+    return p11_rv(B->generate_key(hSession, pMechanism, pTemplate, ulCount, phKey));
 }
 
 P11_EXPORT CK_RV C_GenerateKeyPair(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
@@ -22,7 +22,7 @@ P11_EXPORT CK_RV C_GenerateKeyPair(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR 
     P11_TEMPLATE(pPublicKeyTemplate, ulPublicKeyAttributeCount);
     P11_TEMPLATE(pPrivateKeyTemplate, ulPrivateKeyAttributeCount);
     P11_ARG(phPublicKey != NULL && phPrivateKey != NULL);
-    return p11_rv(hsm_generate_key_pair(hSession, pMechanism, pPublicKeyTemplate, ulPublicKeyAttributeCount,
+    return p11_rv(B->generate_key_pair(hSession, pMechanism, pPublicKeyTemplate, ulPublicKeyAttributeCount,
                                         pPrivateKeyTemplate, ulPrivateKeyAttributeCount, phPublicKey,
                                         phPrivateKey));
 }
@@ -34,7 +34,7 @@ P11_EXPORT CK_RV C_WrapKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechani
     P11_LIVE();
     P11_MECH(pMechanism);
     P11_ARG(pulWrappedKeyLen != NULL);
-    return p11_rv(hsm_wrap_key(hSession, pMechanism, hWrappingKey, hKey, pWrappedKey, pulWrappedKeyLen));
+    return p11_rv(B->wrap_key(hSession, pMechanism, hWrappingKey, hKey, pWrappedKey, pulWrappedKeyLen));
 }
 
 P11_EXPORT CK_RV C_UnwrapKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMechanism,
@@ -46,7 +46,7 @@ P11_EXPORT CK_RV C_UnwrapKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMecha
     P11_BUF(pWrappedKey, ulWrappedKeyLen);
     P11_TEMPLATE(pTemplate, ulAttributeCount);
     P11_ARG(phKey != NULL);
-    return p11_rv(hsm_unwrap_key(hSession, pMechanism, hUnwrappingKey, p11_in(pWrappedKey), ulWrappedKeyLen,
+    return p11_rv(B->unwrap_key(hSession, pMechanism, hUnwrappingKey, p11_in(pWrappedKey), ulWrappedKeyLen,
                                  pTemplate, ulAttributeCount, phKey));
 }
 
@@ -57,7 +57,7 @@ P11_EXPORT CK_RV C_DeriveKey(CK_SESSION_HANDLE hSession, CK_MECHANISM_PTR pMecha
     P11_MECH(pMechanism);
     P11_TEMPLATE(pTemplate, ulAttributeCount);
     P11_ARG(phKey != NULL);
-    return p11_rv(hsm_derive_key(hSession, pMechanism, hBaseKey, pTemplate, ulAttributeCount, phKey));
+    return p11_rv(B->derive_key(hSession, pMechanism, hBaseKey, pTemplate, ulAttributeCount, phKey));
 }
 
 /* The generator is OpenSSL's DRBG, seeded by the operating system; application seed material is
@@ -76,5 +76,5 @@ P11_EXPORT CK_RV C_GenerateRandom(CK_SESSION_HANDLE hSession, CK_BYTE_PTR pRando
     P11_BUF(pRandomData, ulRandomLen);
     /* (NULL, 0) reaches the engine as a zero-length buffer that is never written. */
     uint8_t none;
-    return p11_rv(hsm_generate_random(hSession, pRandomData != NULL ? pRandomData : &none, ulRandomLen));
+    return p11_rv(B->generate_random(hSession, pRandomData != NULL ? pRandomData : &none, ulRandomLen));
 }

@@ -14,9 +14,12 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include "base/config.h"
 #include "pkcs11/p11.h"
+#include "rpc/client.h"
 
 static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_once_t g_atfork_once = PTHREAD_ONCE_INIT;
@@ -55,6 +58,25 @@ static void report_init_error(cf_err e, const char *msg)
         return;
     memcpy(g_last_err, line, sizeof line);
     fprintf(stderr, "coffer: %s\n", line);
+}
+
+/* Remote mode when the configuration has `[client] server` (docs/remote.md): every engine call
+ * goes to cofferd and the local store is never opened. A configuration that cannot be read picks
+ * the local engine, whose hsm_initialize reports the same error. NULL: out of memory. Called
+ * under g_lock. */
+static const p11_backend *choose_backend(void)
+{
+    cf_config *c = malloc(sizeof *c);
+    if (!c)
+        return NULL;
+    char err[512];
+    const p11_backend *b = &p11_backend_local;
+    if (cf_config_load(c, err, sizeof err) == CF_OK && c->client_server.kind == CF_LISTEN_UNIX) {
+        rpc_client_set_server(c->client_server.path);
+        b = &p11_backend_remote;
+    }
+    free(c);
+    return b;
 }
 
 /* PKCS#11 2.40 base spec 5.4: C_Initialize returns only OK, ARGUMENTS_BAD, CANT_LOCK,
@@ -100,11 +122,17 @@ P11_EXPORT CK_RV C_Initialize(CK_VOID_PTR pInitArgs)
         /* A forked child: the engine state is the parent's copy. Forget it (without closing
          * the parent's SQLite handles or taking locks a parent thread may have held) and
          * start fresh. */
-        hsm_forget_after_fork();
+        B->forget_after_fork();
         g_pid = 0;
     }
     char err[512] = "";
-    cf_err e = hsm_initialize(err, sizeof err);
+    const p11_backend *b = choose_backend();
+    if (!b) {
+        rv = CKR_HOST_MEMORY;
+        goto out;
+    }
+    p11_B = b;
+    cf_err e = B->initialize(err, sizeof err);
     if (e != CF_OK) {
         report_init_error(e, err);
         rv = init_rv(e);
@@ -131,7 +159,7 @@ P11_EXPORT CK_RV C_Finalize(CK_VOID_PTR pReserved)
     }
     atomic_store_explicit(&g_live, false, memory_order_release);
     g_pid = 0;
-    rv = p11_rv(hsm_finalize());
+    rv = p11_rv(B->finalize());
 out:
     pthread_mutex_unlock(&g_lock);
     return rv;
@@ -141,7 +169,7 @@ P11_EXPORT CK_RV C_GetInfo(CK_INFO_PTR pInfo)
 {
     P11_LIVE();
     P11_ARG(pInfo != NULL);
-    hsm_get_info(pInfo);
+    B->get_info(pInfo);
     /* The interface version is this layer's: the function list it hands out is 2.40. */
     pInfo->cryptokiVersion.major = 2;
     pInfo->cryptokiVersion.minor = 40;

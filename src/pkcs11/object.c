@@ -23,7 +23,7 @@ P11_EXPORT CK_RV C_CreateObject(CK_SESSION_HANDLE hSession, CK_ATTRIBUTE_PTR pTe
     P11_LIVE();
     P11_TEMPLATE(pTemplate, ulCount);
     P11_ARG(phObject != NULL);
-    return p11_rv(hsm_create_object(hSession, pTemplate, ulCount, phObject));
+    return p11_rv(B->create_object(hSession, pTemplate, ulCount, phObject));
 }
 
 P11_EXPORT CK_RV C_CopyObject(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject, CK_ATTRIBUTE_PTR pTemplate,
@@ -32,20 +32,20 @@ P11_EXPORT CK_RV C_CopyObject(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObje
     P11_LIVE();
     P11_TEMPLATE(pTemplate, ulCount);
     P11_ARG(phNewObject != NULL);
-    return p11_rv(hsm_copy_object(hSession, hObject, pTemplate, ulCount, phNewObject));
+    return p11_rv(B->copy_object(hSession, hObject, pTemplate, ulCount, phNewObject));
 }
 
 P11_EXPORT CK_RV C_DestroyObject(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject)
 {
     P11_LIVE();
-    return p11_rv(hsm_destroy_object(hSession, hObject));
+    return p11_rv(B->destroy_object(hSession, hObject));
 }
 
 P11_EXPORT CK_RV C_GetObjectSize(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject, CK_ULONG_PTR pulSize)
 {
     P11_LIVE();
     P11_ARG(pulSize != NULL);
-    return p11_rv(hsm_get_object_size(hSession, hObject, pulSize));
+    return p11_rv(B->get_object_size(hSession, hObject, pulSize));
 }
 
 /* Output template: a NULL pValue asks for the length (any ulValueLen), so only the array itself
@@ -55,7 +55,7 @@ P11_EXPORT CK_RV C_GetAttributeValue(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDL
 {
     P11_LIVE();
     P11_ARG(pTemplate != NULL || ulCount == 0);
-    return p11_rv(hsm_get_attribute_value(hSession, hObject, pTemplate, ulCount));
+    return p11_rv(B->get_attribute_value(hSession, hObject, pTemplate, ulCount));
 }
 
 P11_EXPORT CK_RV C_SetAttributeValue(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject,
@@ -63,14 +63,14 @@ P11_EXPORT CK_RV C_SetAttributeValue(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDL
 {
     P11_LIVE();
     P11_TEMPLATE(pTemplate, ulCount);
-    return p11_rv(hsm_set_attribute_value(hSession, hObject, pTemplate, ulCount));
+    return p11_rv(B->set_attribute_value(hSession, hObject, pTemplate, ulCount));
 }
 
 P11_EXPORT CK_RV C_FindObjectsInit(CK_SESSION_HANDLE hSession, CK_ATTRIBUTE_PTR pTemplate, CK_ULONG ulCount)
 {
     P11_LIVE();
     P11_TEMPLATE(pTemplate, ulCount);
-    return p11_rv(hsm_find_objects_init(hSession, pTemplate, ulCount));
+    return p11_rv(B->find_objects_init(hSession, pTemplate, ulCount));
 }
 
 P11_EXPORT CK_RV C_FindObjects(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE_PTR phObject,
@@ -80,12 +80,12 @@ P11_EXPORT CK_RV C_FindObjects(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE_PTR 
     P11_ARG(phObject != NULL || ulMaxObjectCount == 0);
     P11_ARG(pulObjectCount != NULL);
     CK_OBJECT_HANDLE none;   /* (NULL, 0) reaches the engine as an empty array, not NULL */
-    return p11_rv(hsm_find_objects(hSession, phObject != NULL ? phObject : &none, ulMaxObjectCount,
+    return p11_rv(B->find_objects(hSession, phObject != NULL ? phObject : &none, ulMaxObjectCount,
                                    pulObjectCount));
 }
 
 P11_EXPORT CK_RV C_FindObjectsFinal(CK_SESSION_HANDLE hSession)
 {
     P11_LIVE();
-    return p11_rv(hsm_find_objects_final(hSession));
+    return p11_rv(B->find_objects_final(hSession));
 }

@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include "base/error.h"
 #include "hsm/hsm.h"
+#include "pkcs11/backend.h"
 #include "hsm/pkcs11.h"
 
 /* Entry points leave the module (the build uses -fvisibility=hidden; exports.map keeps C_* and

@@ -18,6 +18,9 @@
  *   from C_Initialize, which prints the configuration sentence to stderr first (module.c) since no
  *   CKR_ value can carry it.
  *
+ * - CKR_DEVICE_REMOVED: remote mode only (src/rpc/client.c): the connection to cofferd was lost
+ *   during or before the call; the next C_OpenSession (or slot-level call) reconnects.
+ *
  * C_Initialize may only return a short list of codes (2.40 base spec 5.4); module.c narrows the
  * result there. */
 #include "pkcs11/p11.h"
@@ -104,6 +107,7 @@ CK_RV p11_rv(cf_err e)
     case CF_E_FUNCTION_NOT_PARALLEL: return CKR_FUNCTION_NOT_PARALLEL;
     case CF_E_INFORMATION_SENSITIVE: return CKR_INFORMATION_SENSITIVE;
     case CF_E_DEVICE_ERROR: return CKR_DEVICE_ERROR;
+    case CF_E_DEVICE_REMOVED: return CKR_DEVICE_REMOVED;
     case CF_E__COUNT: break;
     }
     return CKR_GENERAL_ERROR;   /* not a cf_err value: memory corruption or a cast gone wrong */

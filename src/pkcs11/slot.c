@@ -7,21 +7,21 @@ P11_EXPORT CK_RV C_GetSlotList(CK_BBOOL tokenPresent, CK_SLOT_ID_PTR pSlotList, 
 {
     P11_LIVE();
     P11_ARG(pulCount != NULL);
-    return p11_rv(hsm_get_slot_list(tokenPresent != CK_FALSE, pSlotList, pulCount));
+    return p11_rv(B->get_slot_list(tokenPresent != CK_FALSE, pSlotList, pulCount));
 }
 
 P11_EXPORT CK_RV C_GetSlotInfo(CK_SLOT_ID slotID, CK_SLOT_INFO_PTR pInfo)
 {
     P11_LIVE();
     P11_ARG(pInfo != NULL);
-    return p11_rv(hsm_get_slot_info(slotID, pInfo));
+    return p11_rv(B->get_slot_info(slotID, pInfo));
 }
 
 P11_EXPORT CK_RV C_GetTokenInfo(CK_SLOT_ID slotID, CK_TOKEN_INFO_PTR pInfo)
 {
     P11_LIVE();
     P11_ARG(pInfo != NULL);
-    return p11_rv(hsm_get_token_info(slotID, pInfo));
+    return p11_rv(B->get_token_info(slotID, pInfo));
 }
 
 P11_EXPORT CK_RV C_GetMechanismList(CK_SLOT_ID slotID, CK_MECHANISM_TYPE_PTR pMechanismList,
@@ -29,14 +29,14 @@ P11_EXPORT CK_RV C_GetMechanismList(CK_SLOT_ID slotID, CK_MECHANISM_TYPE_PTR pMe
 {
     P11_LIVE();
     P11_ARG(pulCount != NULL);
-    return p11_rv(hsm_get_mechanism_list(slotID, pMechanismList, pulCount));
+    return p11_rv(B->get_mechanism_list(slotID, pMechanismList, pulCount));
 }
 
 P11_EXPORT CK_RV C_GetMechanismInfo(CK_SLOT_ID slotID, CK_MECHANISM_TYPE type, CK_MECHANISM_INFO_PTR pInfo)
 {
     P11_LIVE();
     P11_ARG(pInfo != NULL);
-    return p11_rv(hsm_get_mechanism_info(slotID, type, pInfo));
+    return p11_rv(B->get_mechanism_info(slotID, type, pInfo));
 }
 
 /* pPin NULL with length 0 would mean a protected authentication path, which coffer has not
@@ -47,14 +47,14 @@ P11_EXPORT CK_RV C_InitToken(CK_SLOT_ID slotID, CK_UTF8CHAR_PTR pPin, CK_ULONG u
     P11_LIVE();
     P11_BUF(pPin, ulPinLen);
     P11_ARG(pLabel != NULL);
-    return p11_rv(hsm_init_token(slotID, p11_in(pPin), ulPinLen, pLabel));
+    return p11_rv(B->init_token(slotID, p11_in(pPin), ulPinLen, pLabel));
 }
 
 P11_EXPORT CK_RV C_InitPIN(CK_SESSION_HANDLE hSession, CK_UTF8CHAR_PTR pPin, CK_ULONG ulPinLen)
 {
     P11_LIVE();
     P11_BUF(pPin, ulPinLen);
-    return p11_rv(hsm_init_pin(hSession, p11_in(pPin), ulPinLen));
+    return p11_rv(B->init_pin(hSession, p11_in(pPin), ulPinLen));
 }
 
 P11_EXPORT CK_RV C_SetPIN(CK_SESSION_HANDLE hSession, CK_UTF8CHAR_PTR pOldPin, CK_ULONG ulOldLen,
@@ -63,7 +63,7 @@ P11_EXPORT CK_RV C_SetPIN(CK_SESSION_HANDLE hSession, CK_UTF8CHAR_PTR pOldPin, C
     P11_LIVE();
     P11_BUF(pOldPin, ulOldLen);
     P11_BUF(pNewPin, ulNewLen);
-    return p11_rv(hsm_set_pin(hSession, p11_in(pOldPin), ulOldLen, p11_in(pNewPin), ulNewLen));
+    return p11_rv(B->set_pin(hSession, p11_in(pOldPin), ulOldLen, p11_in(pNewPin), ulNewLen));
 }
 
 /* Slot events never happen (tokens appear only through C_InitToken in a process), and a
@@ -82,7 +82,7 @@ P11_EXPORT CK_RV coffer_delete_token(CK_SLOT_ID slot, CK_UTF8CHAR_PTR so_pin, CK
 {
     P11_LIVE();
     P11_BUF(so_pin, len);
-    return p11_rv(hsm_delete_token(slot, p11_in(so_pin), len));
+    return p11_rv(B->delete_token(slot, p11_in(so_pin), len));
 }
 
 /* coffer extension: wrong PINs (CKU_USER or CKU_SO) the token still accepts before it locks, or
@@ -93,5 +93,5 @@ P11_EXPORT CK_RV coffer_pin_tries_left(CK_SLOT_ID slot, CK_USER_TYPE user, CK_UL
 {
     P11_LIVE();
     P11_ARG(left != NULL);
-    return p11_rv(hsm_pin_tries_left(slot, user, left));
+    return p11_rv(B->pin_tries_left(slot, user, left));
 }

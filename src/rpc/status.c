@@ -86,6 +86,7 @@
     X(FUNCTION_NOT_PARALLEL, 76) \
     X(INFORMATION_SENSITIVE, 77) \
     X(DEVICE_ERROR, 78) \
+    X(DEVICE_REMOVED, 79) \
     /* end */
 
 uint32_t rpc_status_to_wire(cf_err e)

@@ -269,7 +269,9 @@ static void test_config_tpm_sections(void **state)
         "[tpm.default]\nmssim = 127.0.0.1:2321\nswtpm = 127.0.0.1:2331\n"
         "[tpm.vm-2]\nswtpm = unix:run/vm2.sock\n"
         "[tpm.v6]\nmssim = [::1]:4000\n"
-        "[hsm]\nanything = 1\n[client]\nserver = x\n", err, sizeof err), CF_OK);
+        "[daemon]\nanything = 1\n[client]\nserver = unix:run/hsm.sock\n", err, sizeof err), CF_OK);
+    assert_int_equal(c.client_server.kind, CF_LISTEN_UNIX);
+    assert_string_equal(c.client_server.path, "/etc/coffer/run/hsm.sock"); /* relative to the file */
     assert_int_equal(c.n_tpm, 3);
     assert_string_equal(c.tpm[0].name, "default");
     assert_int_equal(c.tpm[0].mssim.kind, CF_LISTEN_TCP);
@@ -296,6 +298,9 @@ static void test_config_tpm_errors(void **state)
 {
     (void)state;
     expect_error("[tpm.a]\nmssim = 127.0.0.1\n", "/etc/coffer/test.conf:2: [tpm.a] mssim: expected HOST:PORT");
+    expect_error("[client]\nserver = 127.0.0.1:2321\n", "test.conf:2: [client] server: expected unix:PATH");
+    expect_error("[client]\nserver = unix:\n", "[client] server: the socket path after unix: is empty");
+    expect_error("[client]\nserver = unix:/a\nserver = unix:/b\n", "[client] server: set twice");
     expect_error("[tpm.a]\n\nmssim = 127.0.0.1:0\n", "test.conf:3: [tpm.a] mssim: expected a port in 1..65534");
     expect_error("[tpm.a]\nmssim = 127.0.0.1:65535\n", "test.conf:2: [tpm.a] mssim: expected a port");
     expect_error("[tpm.a]\nmssim = 127.0.0.1:23x\n", "test.conf:2: [tpm.a] mssim: expected a port");
