@@ -9,11 +9,16 @@
  *
  * Session ownership: a connection may only name the session handles it opened itself (any other
  * handle is SESSION_HANDLE_INVALID), and CLOSE_ALL_SESSIONS closes only its own sessions of that
- * slot. The engine's handles are never reused, so a stale entry cannot name another's session. */
+ * slot. The engine's handles are never reused, so a stale entry cannot name another's session.
+ *
+ * Login state: each connection is one PKCS#11 application with its own application id in the
+ * engine, so a login made over one connection is not shared with any other; when the connection
+ * ends, hsm_app_end closes its sessions and logs it out. */
 #include "daemon/hsm_server.h"
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,9 +38,13 @@ typedef struct {
 } owned_session;
 
 typedef struct {
+    uint64_t app;           /* this connection's application id (login state is per application) */
     owned_session *s;
     size_t n, cap;
 } hconn;
+
+/* Application ids: one per connection, never reused (0 is the daemon's own in-process one). */
+static atomic_uint_fast64_t next_app = 1;
 
 static bool owns(const hconn *c, CK_SESSION_HANDLE h)
 {
@@ -167,7 +176,7 @@ static cf_err h_open_session(hconn *c, rpc_value *a, rpc_value *o, rpc_arena *ar
 {
     (void)ar;
     CK_SESSION_HANDLE h;
-    CF_TRY(hsm_open_session(a[0].ul, a[1].ul, &h));
+    CF_TRY(hsm_open_session_app(c->app, a[0].ul, a[1].ul, &h));
     if (track(c, h, a[0].ul) != CF_OK) {
         (void)hsm_close_session(h);
         return CF_E_NOMEM;
@@ -190,13 +199,10 @@ static cf_err h_close_session(hconn *c, rpc_value *a, rpc_value *o, rpc_arena *a
 static cf_err h_close_all_sessions(hconn *c, rpc_value *a, rpc_value *o, rpc_arena *ar)
 {
     (void)o, (void)ar;
-    CK_TOKEN_INFO ti;
-    CF_TRY(hsm_get_token_info(a[0].ul, &ti));
+    CF_TRY(hsm_close_all_sessions_app(c->app, a[0].ul));
     for (size_t i = c->n; i-- > 0;)
-        if (c->s[i].slot == a[0].ul) {
-            (void)hsm_close_session(c->s[i].h);
+        if (c->s[i].slot == a[0].ul)
             untrack(c, i);
-        }
     return CF_OK;
 }
 
@@ -538,7 +544,7 @@ static bool serve_request(int fd, hconn *c, const rpc_frame *f)
 
 void cofferd_hsm_serve(int fd)
 {
-    hconn c = { 0 };
+    hconn c = { .app = atomic_fetch_add(&next_app, 1) };
     bool hello = false;
     for (;;) {
         uint8_t head[4];
@@ -583,8 +589,7 @@ void cofferd_hsm_serve(int fd)
         if (!ok)
             break;
     }
-    for (size_t i = 0; i < c.n; i++)
-        (void)hsm_close_session(c.s[i].h);
+    hsm_app_end(c.app);
     if (c.n)
         cf_debug("hsm: connection ended, %zu session(s) closed", c.n);
     free(c.s);

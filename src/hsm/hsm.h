@@ -50,9 +50,21 @@ cf_err hsm_delete_token(CK_SLOT_ID slot, const uint8_t *so_pin, size_t pinlen);
 cf_err hsm_pin_tries_left(CK_SLOT_ID slot, CK_USER_TYPE user, CK_ULONG *left);
 
 /* ---- sessions and login ---------------------------------------------------------------- */
+/* Login state is per application (PKCS#11 5.6: shared by the sessions of one application). An
+ * application is a uint64 id: 0 is the in-process one (hsm_open_session, hsm_close_all_sessions);
+ * cofferd gives each client connection its own. A session belongs to the application that opened
+ * it; C_Login/C_Logout through it change only that application's login, and private objects are
+ * visible only to sessions of an application logged in as the user. Token info flags are
+ * token-wide. The application's last session on a token logs it out of that token. */
 cf_err hsm_open_session(CK_SLOT_ID slot, CK_FLAGS flags, CK_SESSION_HANDLE *out);
+cf_err hsm_open_session_app(uint64_t app, CK_SLOT_ID slot, CK_FLAGS flags, CK_SESSION_HANDLE *out);
 cf_err hsm_close_session(CK_SESSION_HANDLE s);
+/* Closes the application's sessions of the slot (others' stay open). */
 cf_err hsm_close_all_sessions(CK_SLOT_ID slot);
+cf_err hsm_close_all_sessions_app(uint64_t app, CK_SLOT_ID slot);
+/* The application ended: closes all its sessions (and their session objects) and logs it out of
+ * every token. */
+void hsm_app_end(uint64_t app);
 cf_err hsm_get_session_info(CK_SESSION_HANDLE s, CK_SESSION_INFO *info);
 cf_err hsm_login(CK_SESSION_HANDLE s, CK_USER_TYPE user, const uint8_t *pin, size_t pinlen);
 cf_err hsm_logout(CK_SESSION_HANDLE s);

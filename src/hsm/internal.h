@@ -36,11 +36,19 @@ void hsm_map_free(hsm_map *m);
 
 #define HSM_NO_LOGIN ((CK_USER_TYPE)-1)
 
+/* One application's login to a token (PKCS#11 5.6: login state is shared by the sessions of one
+ * application). Application 0 is the in-process one; cofferd gives each connection its own id. */
+typedef struct {
+    uint64_t app;
+    CK_USER_TYPE user;             /* CKU_USER or CKU_SO */
+    uint8_t *dk;                   /* the token's data key, opened by this login (secret) */
+} hsm_app_login;
+
 typedef struct hsm_token {
     uint64_t slot;
     cf_store_token rec;            /* the store's row, refreshed on change */
-    CK_USER_TYPE login;            /* HSM_NO_LOGIN, CKU_USER or CKU_SO (per process, per token) */
-    uint8_t *dk;                   /* the token's data key while someone is logged in (secret) */
+    hsm_app_login *apps;           /* the applications logged in to this token (only those) */
+    size_t napps, capps;
     bool loaded;                   /* token objects read from the store */
     hsm_map by_store_id;           /* store id -> hsm_object* */
 } hsm_token;
@@ -62,6 +70,7 @@ typedef struct hsm_object {
 typedef struct hsm_session {
     CK_SESSION_HANDLE handle;
     uint64_t slot;
+    uint64_t app;                  /* the application that opened it (0: in-process) */
     CK_FLAGS flags;
     atomic_int refs;
     pthread_mutex_t mu;
@@ -97,6 +106,13 @@ extern hsm_state g;
 
 /* state.c */
 hsm_token *hsm_token_get(uint64_t slot);            /* under g.lock */
+/* Login state of one application (g.lock held): HSM_NO_LOGIN / NULL when it is not logged in. */
+CK_USER_TYPE hsm_token_login_of(const hsm_token *t, uint64_t app);
+const uint8_t *hsm_token_dk_of(const hsm_token *t, uint64_t app);
+/* Records a login (write lock held); takes dk (freed on failure). */
+cf_err hsm_token_set_login(hsm_token *t, uint64_t app, CK_USER_TYPE user, uint8_t *dk);
+/* Forgets every application's login (token re-initialized elsewhere, or freed). */
+void hsm_token_forget_logins(hsm_token *t);
 cf_err hsm_tokens_refresh(void);                    /* write lock held: re-read tokens from the store */
 cf_err hsm_sync_if_changed(void);                   /* takes the write lock if another process wrote */
 cf_err hsm_token_load(hsm_token *t);                /* write lock held: load token objects once */
@@ -106,6 +122,9 @@ hsm_session *hsm_session_get(CK_SESSION_HANDLE h);  /* g.lock held (any mode); n
 hsm_session *hsm_session_ref(CK_SESSION_HANDLE h);  /* takes g.lock briefly; +1 ref or NULL */
 void hsm_session_unref(hsm_session *s);
 bool hsm_session_rw(const hsm_session *s);
+/* The session's application's login state on its token (g.lock held). */
+CK_USER_TYPE hsm_session_login(const hsm_session *s);
+const uint8_t *hsm_session_dk(const hsm_session *s);
 CK_STATE hsm_session_state(const hsm_session *s);
 void hsm_session_free_ops(hsm_session *s);          /* session mutex held */
 
@@ -115,10 +134,11 @@ void hsm_object_free(hsm_object *o);
 /* The object if it exists and the session may see it (private ones need a user login). */
 hsm_object *hsm_object_visible(const hsm_session *s, CK_OBJECT_HANDLE h);
 void hsm_object_cache_class(hsm_object *o);
-/* Decrypts sealed values (needs t->dk). g.lock held; takes o->mu. */
-cf_err hsm_object_unseal(hsm_token *t, hsm_object *o);
+/* Decrypts sealed values (needs the token's data key dk; NULL: not logged in). g.lock held;
+ * takes o->mu. The opened values are shared by every session that may see the object. */
+cf_err hsm_object_unseal(const uint8_t *dk, hsm_object *o);
 /* The ready OpenSSL key (+1 ref), built on first use. */
-cf_err hsm_object_pkey(hsm_token *t, hsm_object *o, cf_pkey **out);
+cf_err hsm_object_pkey(const uint8_t *dk, hsm_object *o, cf_pkey **out);
 /* Wipes decrypted secrets and cached keys of private/secret objects (logout). */
 void hsm_object_close_secrets(hsm_object *o, int64_t store_id);
 /* Registers a new object (handle assigned, persisted when token). Write lock held. On failure
@@ -130,7 +150,9 @@ cf_err hsm_object_remove(hsm_object *o);
 cf_err hsm_object_persist_done(hsm_object *o);
 /* Storage checks for a new object (RW session for token objects, user login for private ones). */
 cf_err hsm_check_new_object(hsm_session *s, const hsm_attrs *a);
-void hsm_token_logout(hsm_token *t);
+/* Logs one application out of the token (write lock held): wipes its data key; the objects'
+ * decrypted secrets and ready keys are wiped when no application remains logged in. */
+void hsm_token_logout(hsm_token *t, uint64_t app);
 bool hsm_attr_so_only_true(CK_ATTRIBUTE_TYPE type);
 /* Registers a token object read from the store (takes ownership of attrs). */
 cf_err hsm_object_adopt(hsm_token *t, int64_t id, int64_t seq, cf_attr *attrs, size_t n);

@@ -12,7 +12,7 @@
 #include "hsm/internal.h"
 
 cf_err hsm_check_key_use(const hsm_object *o, const hsm_mech *m, CK_ATTRIBUTE_TYPE usage, bool private_side);
-cf_err hsm_key_snapshot(hsm_token *t, hsm_object *o, hsm_key *k);
+cf_err hsm_key_snapshot(const uint8_t *dk, hsm_object *o, hsm_key *k);
 
 /* Makes an object from a finished attribute list and registers it (write lock held). */
 static cf_err add_object(hsm_session *s, hsm_attrs *a, CK_OBJECT_HANDLE *out)
@@ -148,9 +148,9 @@ cf_err hsm_wrap_key(CK_SESSION_HANDLE h, const CK_MECHANISM *m, CK_OBJECT_HANDLE
     CF_CHECK(hsm_attrs_flag(&o->attrs, CKA_EXTRACTABLE, false), CF_E_KEY_UNEXTRACTABLE);
     if (hsm_attrs_flag(&o->attrs, CKA_WRAP_WITH_TRUSTED, false))
         CF_CHECK(hsm_attrs_flag(&w->attrs, CKA_TRUSTED, false), CF_E_KEY_NOT_WRAPPABLE);
-    hsm_token *t = hsm_token_get(s->slot);
-    CF_GUARD(hsm_key_snapshot(t, w, &wk));
-    CF_GUARD(hsm_key_snapshot(t, o, &target));
+    const uint8_t *dk = hsm_session_dk(s);
+    CF_GUARD(hsm_key_snapshot(dk, w, &wk));
+    CF_GUARD(hsm_key_snapshot(dk, o, &target));
     pthread_rwlock_unlock(&g.lock);
     /* the encoding and the wrap run without the engine lock */
     cf_buf der = { 0 };
@@ -300,7 +300,7 @@ cf_err hsm_unwrap_key(CK_SESSION_HANDLE h, const CK_MECHANISM *m, CK_OBJECT_HAND
     if (rv == CF_E_KEY_TYPE_INCONSISTENT)
         rv = CF_E_UNWRAPPING_KEY_TYPE_INCONSISTENT;
     CF_GUARD(rv);
-    CF_GUARD(hsm_key_snapshot(hsm_token_get(s->slot), u, &uk));
+    CF_GUARD(hsm_key_snapshot(hsm_session_dk(s), u, &uk));
     pthread_rwlock_unlock(&g.lock);
     rv = mech->unwrap(m, &uk, wrapped, wrapped_len, &plain);
     hsm_key_release(&uk);
@@ -336,7 +336,7 @@ cf_err hsm_derive_key(CK_SESSION_HANDLE h, const CK_MECHANISM *m, CK_OBJECT_HAND
     hsm_object *b = hsm_object_visible(s, bh);
     CF_CHECK(b, CF_E_KEY_HANDLE_INVALID);
     CF_GUARD(hsm_check_key_use(b, mech, CKA_DERIVE, true));
-    CF_GUARD(hsm_key_snapshot(hsm_token_get(s->slot), b, &bk));
+    CF_GUARD(hsm_key_snapshot(hsm_session_dk(s), b, &bk));
     pthread_rwlock_unlock(&g.lock);
     rv = mech->derive(m, &bk, &secret);
     hsm_key_release(&bk);

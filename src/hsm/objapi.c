@@ -16,9 +16,9 @@ cf_err hsm_check_new_object(hsm_session *s, const hsm_attrs *a)
     if (token)
         CF_ENSURE(hsm_session_rw(s), CF_E_SESSION_READ_ONLY);
     if (priv)
-        CF_ENSURE(t->login == CKU_USER, CF_E_USER_NOT_LOGGED_IN);
+        CF_ENSURE(hsm_session_login(s) == CKU_USER, CF_E_USER_NOT_LOGGED_IN);
     if (hsm_attrs_flag(a, CKA_TRUSTED, false))
-        CF_ENSURE(t->login == CKU_SO, CF_E_ATTRIBUTE_READ_ONLY);
+        CF_ENSURE(hsm_session_login(s) == CKU_SO, CF_E_ATTRIBUTE_READ_ONLY);
     return CF_OK;
 }
 
@@ -81,7 +81,7 @@ cf_err hsm_copy_object(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE src, const CK_ATTRI
     CF_GUARD(hsm_attrs_from_template(&ch, tmpl, n));
     CF_GUARD(hsm_template_check_change(HSM_T_COPY, o, &ch));
     /* sealed values are bound to the source's id: open them to copy */
-    CF_GUARD(hsm_object_unseal(hsm_token_get(s->slot), o));
+    CF_GUARD(hsm_object_unseal(hsm_session_dk(s), o));
     pthread_mutex_lock(&o->mu);
     rv = hsm_attrs_copy(&a, &o->attrs);
     pthread_mutex_unlock(&o->mu);
@@ -157,7 +157,7 @@ cf_err hsm_get_attribute_value(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE oh, CK_ATTR
     CF_CHECK(s, CF_E_SESSION_HANDLE_INVALID);
     hsm_object *o = hsm_object_visible(s, oh);
     CF_CHECK(o, CF_E_OBJECT_HANDLE_INVALID);
-    hsm_token *tok = hsm_token_get(s->slot);
+    const uint8_t *dk = hsm_session_dk(s);
     pthread_mutex_lock(&o->mu);
     for (CK_ULONG i = 0; i < n; i++) {
         const cf_attr *a = hsm_attrs_find(&o->attrs, t[i].type);
@@ -171,10 +171,16 @@ cf_err hsm_get_attribute_value(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE oh, CK_ATTR
             invalid = true;
             continue;
         }
+        /* opened by another application's login: this one is not logged in */
+        if (!dk && o->sealed && hsm_attrs_find((const hsm_attrs *)o->sealed, t[i].type)) {
+            t[i].ulValueLen = CK_UNAVAILABLE_INFORMATION;
+            sensitive = true;
+            continue;
+        }
         if (a->flags & CF_ATTR_SEALED) {
             /* a readable secret (extractable, not sensitive): open it now */
             pthread_mutex_unlock(&o->mu);
-            cf_err e = hsm_object_unseal(tok, o);
+            cf_err e = hsm_object_unseal(dk, o);
             pthread_mutex_lock(&o->mu);
             a = hsm_attrs_find(&o->attrs, t[i].type);
             if (e != CF_OK || !a || (a->flags & CF_ATTR_SEALED)) {
@@ -216,10 +222,9 @@ cf_err hsm_set_attribute_value(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE oh, const C
     CF_CHECK(hsm_attrs_flag(&o->attrs, CKA_MODIFIABLE, true), CF_E_ATTRIBUTE_READ_ONLY);
     CF_GUARD(hsm_attrs_from_template(&ch, t, n));
     CF_GUARD(hsm_template_check_change(HSM_T_SET, o, &ch));
-    hsm_token *tok = hsm_token_get(s->slot);
     for (size_t i = 0; i < ch.n; i++)
         if (hsm_attr_so_only_true(ch.a[i].type) && hsm_attrs_flag(&ch, ch.a[i].type, false))
-            CF_CHECK(tok && tok->login == CKU_SO, CF_E_ATTRIBUTE_READ_ONLY);
+            CF_CHECK(hsm_session_login(s) == CKU_SO, CF_E_ATTRIBUTE_READ_ONLY);
     /* apply to a copy, persist, and only then swap, so a failure changes nothing */
     hsm_attrs next = { 0 };
     pthread_mutex_lock(&o->mu);
@@ -232,8 +237,7 @@ cf_err hsm_set_attribute_value(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE oh, const C
         rv = hsm_attrs_set(&next, ch.a[i].type, ch.a[i].val, ch.a[i].len, flags);
     }
     if (rv == CF_OK && o->is_token) {
-        hsm_token *tk = hsm_token_get(o->slot);
-        rv = cf_store_obj_update(g.store, o->store_id, next.a, next.n, tk ? tk->dk : NULL);
+        rv = cf_store_obj_update(g.store, o->store_id, next.a, next.n, hsm_session_dk(s));
         if (rv == CF_E_ARGS)
             rv = CF_E_USER_NOT_LOGGED_IN;
     }

@@ -59,11 +59,8 @@ hsm_object *hsm_object_visible(const hsm_session *s, CK_OBJECT_HANDLE h)
     hsm_object *o = hsm_map_get(&g.objects, h);
     if (!o || o->slot != s->slot)
         return NULL;
-    if (o->is_private) {
-        hsm_token *t = hsm_token_get(s->slot);
-        if (!t || t->login != CKU_USER)
-            return NULL;
-    }
+    if (o->is_private && hsm_session_login(s) != CKU_USER)
+        return NULL;
     return o;
 }
 
@@ -76,11 +73,13 @@ static bool has_sealed(const hsm_object *o)
 }
 
 /* o->mu held. */
-static cf_err unseal_locked(hsm_token *t, hsm_object *o)
+static cf_err unseal_locked(const uint8_t *dk, hsm_object *o)
 {
+    /* values opened by another application's login stay usable only by a logged-in one, so that
+     * each application sees the same rule as with one login per process */
     if (!has_sealed(o))
-        return CF_OK;
-    CF_ENSURE(t && t->dk, CF_E_USER_NOT_LOGGED_IN);
+        return o->sealed && !dk ? CF_E_USER_NOT_LOGGED_IN : CF_OK;
+    CF_ENSURE(dk, CF_E_USER_NOT_LOGGED_IN);
     hsm_attrs *sc = calloc(1, sizeof *sc);
     CF_ENSURE(sc, CF_E_NOMEM);
     cf_err rv = CF_OK;
@@ -90,7 +89,7 @@ static cf_err unseal_locked(hsm_token *t, hsm_object *o)
             continue;
         rv = hsm_attrs_set(sc, a->type, a->val, a->len, a->flags);
         if (rv == CF_OK)
-            rv = cf_store_attr_unseal(t->dk, o->store_id, a);
+            rv = cf_store_attr_unseal(dk, o->store_id, a);
     }
     if (rv != CF_OK) {
         /* put back what was opened so the object stays consistent */
@@ -111,22 +110,24 @@ static cf_err unseal_locked(hsm_token *t, hsm_object *o)
     return CF_OK;
 }
 
-cf_err hsm_object_unseal(hsm_token *t, hsm_object *o)
+cf_err hsm_object_unseal(const uint8_t *dk, hsm_object *o)
 {
     pthread_mutex_lock(&o->mu);
-    cf_err rv = unseal_locked(t, o);
+    cf_err rv = unseal_locked(dk, o);
     pthread_mutex_unlock(&o->mu);
     return rv;
 }
 
-cf_err hsm_object_pkey(hsm_token *t, hsm_object *o, cf_pkey **out)
+cf_err hsm_object_pkey(const uint8_t *dk, hsm_object *o, cf_pkey **out)
 {
     pthread_mutex_lock(&o->mu);
     cf_err rv = CF_OK;
     if (!o->pkey) {
-        rv = unseal_locked(t, o);
+        rv = unseal_locked(dk, o);
         if (rv == CF_OK)
             rv = hsm_pkey_from_attrs(&o->attrs, &o->pkey);
+    } else if (o->sealed && !dk) {
+        rv = CF_E_USER_NOT_LOGGED_IN; /* built from values another application's login opened */
     }
     if (rv == CF_OK)
         *out = cf_pkey_ref(o->pkey);
@@ -241,8 +242,9 @@ cf_err hsm_object_add(hsm_session *s, hsm_object *o, CK_OBJECT_HANDLE *out)
     hsm_token *t = hsm_token_get(o->slot);
     CF_CHECK(t, CF_E_SESSION_HANDLE_INVALID);
     if (o->is_token) {
-        CF_CHECK(!needs_dk(&o->attrs) || t->dk, CF_E_USER_NOT_LOGGED_IN);
-        CF_GUARD(cf_store_obj_insert(g.store, o->slot, o->attrs.a, o->attrs.n, t->dk, &o->store_id));
+        const uint8_t *dk = hsm_session_dk(s);
+        CF_CHECK(!needs_dk(&o->attrs) || dk, CF_E_USER_NOT_LOGGED_IN);
+        CF_GUARD(cf_store_obj_insert(g.store, o->slot, o->attrs.a, o->attrs.n, dk, &o->store_id));
         rv = reload(o);
         if (rv == CF_OK)
             rv = hsm_map_put(&t->by_store_id, (uint64_t)o->store_id, o);

@@ -86,7 +86,7 @@ cf_err hsm_check_key_use(const hsm_object *o, const hsm_mech *m, CK_ATTRIBUTE_TY
 }
 
 /* Takes the snapshot of a key an operation runs with (g.lock held). */
-cf_err hsm_key_snapshot(hsm_token *t, hsm_object *o, hsm_key *k)
+cf_err hsm_key_snapshot(const uint8_t *dk, hsm_object *o, hsm_key *k)
 {
     memset(k, 0, sizeof *k);
     k->cls = o->cls;
@@ -94,7 +94,7 @@ cf_err hsm_key_snapshot(hsm_token *t, hsm_object *o, hsm_key *k)
     (void)hsm_attrs_ulong(&o->attrs, CKA_KEY_TYPE, &kt);
     k->type = kt;
     if (o->cls == CKO_SECRET_KEY) {
-        CF_TRY(hsm_object_unseal(t, o));
+        CF_TRY(hsm_object_unseal(dk, o));
         pthread_mutex_lock(&o->mu);
         const cf_attr *v = hsm_attrs_find(&o->attrs, CKA_VALUE);
         cf_err rv = CF_OK;
@@ -109,7 +109,7 @@ cf_err hsm_key_snapshot(hsm_token *t, hsm_object *o, hsm_key *k)
         pthread_mutex_unlock(&o->mu);
         return rv;
     }
-    return hsm_object_pkey(t, o, &k->pkey);
+    return hsm_object_pkey(dk, o, &k->pkey);
 }
 
 cf_err hsm_op_init(CK_SESSION_HANDLE h, hsm_op_kind kind, const CK_MECHANISM *m, CK_OBJECT_HANDLE keyh)
@@ -156,7 +156,7 @@ cf_err hsm_op_init(CK_SESSION_HANDLE h, hsm_op_kind kind, const CK_MECHANISM *m,
             goto out;
         }
         pthread_mutex_unlock(&s->mu);
-        CF_GUARD(hsm_key_snapshot(hsm_token_get(s->slot), o, &key));
+        CF_GUARD(hsm_key_snapshot(hsm_session_dk(s), o, &key));
     }
     pthread_rwlock_unlock(&g.lock);
 
@@ -469,7 +469,7 @@ cf_err hsm_digest_key(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE keyh)
     hsm_object *o = hsm_object_visible(s, keyh);
     CF_CHECK(o, CF_E_KEY_HANDLE_INVALID);
     CF_CHECK(o->cls == CKO_SECRET_KEY, CF_E_KEY_TYPE_INCONSISTENT);
-    CF_GUARD(hsm_key_snapshot(hsm_token_get(s->slot), o, &key));
+    CF_GUARD(hsm_key_snapshot(hsm_session_dk(s), o, &key));
     pthread_mutex_lock(&s->mu);
     hsm_op *op;
     rv = active(s, HSM_OP_DIGEST, &op);

@@ -17,7 +17,6 @@
 #include "base/secmem.h"
 #include "hsm/internal.h"
 
-void hsm_token_logout(hsm_token *t);
 
 static const char aad_so[] = "coffer pin so v1";
 static const char aad_user[] = "coffer pin user v1";
@@ -140,7 +139,7 @@ cf_err hsm_login(CK_SESSION_HANDLE h, CK_USER_TYPE user, const uint8_t *pin, siz
     }
     slot = s->slot;
     if (user == CKU_CONTEXT_SPECIFIC) {
-        rv = t->login == CKU_USER ? CF_OK : CF_E_USER_NOT_LOGGED_IN;
+        rv = hsm_session_login(s) == CKU_USER ? CF_OK : CF_E_USER_NOT_LOGGED_IN;
         bool pending = false;
         pthread_mutex_lock(&s->mu);
         for (int k = 0; k < HSM_OP__COUNT; k++)
@@ -148,14 +147,15 @@ cf_err hsm_login(CK_SESSION_HANDLE h, CK_USER_TYPE user, const uint8_t *pin, siz
         pthread_mutex_unlock(&s->mu);
         if (rv == CF_OK && !pending)
             rv = CF_E_OPERATION_NOT_INITIALIZED;
-    } else if (t->login == user) {
+    } else if (hsm_session_login(s) == user) {
         rv = CF_E_USER_ALREADY_LOGGED_IN;
-    } else if (t->login != HSM_NO_LOGIN) {
+    } else if (hsm_session_login(s) != HSM_NO_LOGIN) {
         rv = CF_E_USER_ANOTHER_ALREADY_LOGGED_IN;
     } else if (user == CKU_SO) {
+        /* read-only sessions of this application (login state is per application, 5.6) */
         for (size_t i = 0; i < g.sessions.cap && rv == CF_OK; i++) {
             hsm_session *o = g.sessions.keys[i] ? g.sessions.vals[i] : NULL;
-            if (o && o->slot == slot && !hsm_session_rw(o))
+            if (o && o->slot == slot && o->app == s->app && !hsm_session_rw(o))
                 rv = CF_E_SESSION_READ_ONLY_EXISTS;
         }
     }
@@ -178,11 +178,11 @@ cf_err hsm_login(CK_SESSION_HANDLE h, CK_USER_TYPE user, const uint8_t *pin, siz
                 s->context_login[k] = false;
         pthread_mutex_unlock(&s->mu);
     } else if (rv == CF_OK) {
-        if (t->login != HSM_NO_LOGIN) {
-            rv = t->login == user ? CF_E_USER_ALREADY_LOGGED_IN : CF_E_USER_ANOTHER_ALREADY_LOGGED_IN;
+        CK_USER_TYPE now = hsm_session_login(s);
+        if (now != HSM_NO_LOGIN) {
+            rv = now == user ? CF_E_USER_ALREADY_LOGGED_IN : CF_E_USER_ANOTHER_ALREADY_LOGGED_IN;
         } else {
-            t->login = user;
-            t->dk = dk;
+            rv = hsm_token_set_login(t, s->app, user, dk);
             dk = NULL;
         }
     }
@@ -200,10 +200,10 @@ cf_err hsm_logout(CK_SESSION_HANDLE h)
     hsm_token *t = s ? hsm_token_get(s->slot) : NULL;
     if (!t)
         rv = CF_E_SESSION_HANDLE_INVALID;
-    else if (t->login == HSM_NO_LOGIN)
+    else if (hsm_session_login(s) == HSM_NO_LOGIN)
         rv = CF_E_USER_NOT_LOGGED_IN;
     else
-        hsm_token_logout(t);
+        hsm_token_logout(t, s->app);
     pthread_rwlock_unlock(&g.lock);
     return rv;
 }
@@ -219,8 +219,8 @@ cf_err hsm_init_pin(CK_SESSION_HANDLE h, const uint8_t *pin, size_t pinlen)
     hsm_token *t = s ? hsm_token_get(s->slot) : NULL;
     CF_CHECK(t, CF_E_SESSION_HANDLE_INVALID);
     CF_CHECK(hsm_session_state(s) == CKS_RW_SO_FUNCTIONS, CF_E_USER_NOT_LOGGED_IN);
-    CF_CHECK(t->dk, CF_E_USER_NOT_LOGGED_IN);
-    CF_GUARD(hsm_pin_make_for(CF_PIN_USER, pin, pinlen, t->dk, &r));
+    CF_CHECK(hsm_session_dk(s), CF_E_USER_NOT_LOGGED_IN);
+    CF_GUARD(hsm_pin_make_for(CF_PIN_USER, pin, pinlen, hsm_session_dk(s), &r));
     CF_GUARD(cf_store_token_set_pin(g.store, t->slot, CF_PIN_USER, &r));
     refresh_locked();
 out:
@@ -244,7 +244,7 @@ cf_err hsm_set_pin(CK_SESSION_HANDLE h, const uint8_t *old, size_t oldlen, const
         rv = CF_E_SESSION_READ_ONLY;
     else {
         slot = t->slot;
-        who = t->login == CKU_SO ? CF_PIN_SO : CF_PIN_USER;
+        who = hsm_session_login(s) == CKU_SO ? CF_PIN_SO : CF_PIN_USER;
     }
     pthread_rwlock_unlock(&g.lock);
     CF_TRY(rv);

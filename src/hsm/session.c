@@ -60,10 +60,19 @@ bool hsm_session_rw(const hsm_session *s)
     return (s->flags & CKF_RW_SESSION) != 0;
 }
 
+CK_USER_TYPE hsm_session_login(const hsm_session *s)
+{
+    return hsm_token_login_of(hsm_token_get(s->slot), s->app);
+}
+
+const uint8_t *hsm_session_dk(const hsm_session *s)
+{
+    return hsm_token_dk_of(hsm_token_get(s->slot), s->app);
+}
+
 CK_STATE hsm_session_state(const hsm_session *s)
 {
-    hsm_token *t = hsm_token_get(s->slot);
-    CK_USER_TYPE login = t ? t->login : HSM_NO_LOGIN;
+    CK_USER_TYPE login = hsm_session_login(s);
     bool rw = hsm_session_rw(s);
     if (login == CKU_SO)
         return CKS_RW_SO_FUNCTIONS;
@@ -73,6 +82,11 @@ CK_STATE hsm_session_state(const hsm_session *s)
 }
 
 cf_err hsm_open_session(CK_SLOT_ID slot, CK_FLAGS flags, CK_SESSION_HANDLE *out)
+{
+    return hsm_open_session_app(0, slot, flags, out);
+}
+
+cf_err hsm_open_session_app(uint64_t app, CK_SLOT_ID slot, CK_FLAGS flags, CK_SESSION_HANDLE *out)
 {
     CF_ENSURE(g.initialized, CF_E_NOT_INITIALIZED);
     CF_ENSURE(flags & CKF_SERIAL_SESSION, CF_E_SESSION_PARALLEL_NOT_SUPPORTED);
@@ -84,14 +98,17 @@ cf_err hsm_open_session(CK_SLOT_ID slot, CK_FLAGS flags, CK_SESSION_HANDLE *out)
         rv = slot == g.free_slot ? CF_E_TOKEN_NOT_RECOGNIZED : CF_E_SLOT_ID_INVALID;
         goto out;
     }
-    /* an SO session is read/write only, and excludes new read-only sessions (5.6) */
-    CF_CHECK(!(t->login == CKU_SO && !(flags & CKF_RW_SESSION)), CF_E_SESSION_READ_WRITE_SO_EXISTS);
+    /* an SO session is read/write only, and excludes new read-only sessions of the same
+     * application (5.6) */
+    CF_CHECK(!(hsm_token_login_of(t, app) == CKU_SO && !(flags & CKF_RW_SESSION)),
+             CF_E_SESSION_READ_WRITE_SO_EXISTS);
     CF_GUARD(hsm_token_load(t));
     hsm_session *s = calloc(1, sizeof *s);
     CF_CHECK(s, CF_E_NOMEM);
     pthread_mutex_init(&s->mu, NULL);
     s->handle = g.next_session++;
     s->slot = slot;
+    s->app = app;
     s->flags = flags & (CKF_RW_SESSION | CKF_SERIAL_SESSION);
     atomic_init(&s->refs, 1);
     rv = hsm_map_put(&g.sessions, s->handle, s);
@@ -106,22 +123,29 @@ out:
     return rv;
 }
 
-static bool token_has_sessions(uint64_t slot)
+static bool app_has_sessions(uint64_t app, uint64_t slot)
 {
     for (size_t i = 0; i < g.sessions.cap; i++) {
         hsm_session *s = g.sessions.keys[i] ? g.sessions.vals[i] : NULL;
-        if (s && s->slot == slot)
+        if (s && s->slot == slot && s->app == app)
             return true;
     }
     return false;
 }
 
-/* Logs the token out in this process: wipes the data key and every decrypted secret. */
-void hsm_token_logout(hsm_token *t)
+/* Logs one application out of the token: wipes its data key, and, once no application is
+ * logged in to the token any more, every decrypted secret and ready key of its objects (they
+ * are shared by all applications). */
+void hsm_token_logout(hsm_token *t, uint64_t app)
 {
-    t->login = HSM_NO_LOGIN;
-    cf_secret_free(t->dk, CF_DATA_KEY_LEN);
-    t->dk = NULL;
+    for (size_t i = 0; i < t->napps; i++)
+        if (t->apps[i].app == app) {
+            cf_secret_free(t->apps[i].dk, CF_DATA_KEY_LEN);
+            t->apps[i] = t->apps[--t->napps];
+            break;
+        }
+    if (t->napps)
+        return;
     for (size_t i = 0; i < g.objects.cap; i++) {
         hsm_object *o = g.objects.keys[i] ? g.objects.vals[i] : NULL;
         if (o && o->slot == t->slot)
@@ -129,7 +153,8 @@ void hsm_token_logout(hsm_token *t)
     }
 }
 
-/* Write lock held. Destroys the session's objects, and logs the token out with its last session. */
+/* Write lock held. Destroys the session's objects, and logs its application out of the token
+ * with that application's last session there. */
 static void session_close_locked(hsm_session *s)
 {
     hsm_map_del(&g.sessions, s->handle);
@@ -142,8 +167,8 @@ static void session_close_locked(hsm_session *s)
         }
     }
     hsm_token *t = hsm_token_get(s->slot);
-    if (t && !token_has_sessions(s->slot) && t->login != HSM_NO_LOGIN)
-        hsm_token_logout(t);
+    if (t && hsm_token_login_of(t, s->app) != HSM_NO_LOGIN && !app_has_sessions(s->app, s->slot))
+        hsm_token_logout(t, s->app);
     hsm_session_unref(s);
 }
 
@@ -160,6 +185,11 @@ cf_err hsm_close_session(CK_SESSION_HANDLE h)
 
 cf_err hsm_close_all_sessions(CK_SLOT_ID slot)
 {
+    return hsm_close_all_sessions_app(0, slot);
+}
+
+cf_err hsm_close_all_sessions_app(uint64_t app, CK_SLOT_ID slot)
+{
     CF_ENSURE(g.initialized, CF_E_NOT_INITIALIZED);
     pthread_rwlock_wrlock(&g.lock);
     cf_err rv = CF_OK;
@@ -168,7 +198,7 @@ cf_err hsm_close_all_sessions(CK_SLOT_ID slot)
     } else {
         for (size_t i = 0; i < g.sessions.cap; i++) {
             hsm_session *s = g.sessions.keys[i] ? g.sessions.vals[i] : NULL;
-            if (s && s->slot == slot) {
+            if (s && s->slot == slot && s->app == app) {
                 session_close_locked(s);
                 i = (size_t)-1; /* the map changed under the loop: start over */
             }
@@ -176,6 +206,22 @@ cf_err hsm_close_all_sessions(CK_SLOT_ID slot)
     }
     pthread_rwlock_unlock(&g.lock);
     return rv;
+}
+
+void hsm_app_end(uint64_t app)
+{
+    pthread_rwlock_wrlock(&g.lock);
+    for (size_t i = 0; g.initialized && i < g.sessions.cap; i++) {
+        hsm_session *s = g.sessions.keys[i] ? g.sessions.vals[i] : NULL;
+        if (s && s->app == app) {
+            session_close_locked(s);
+            i = (size_t)-1; /* the map changed under the loop: start over */
+        }
+    }
+    for (size_t i = 0; i < g.ntokens; i++)
+        if (hsm_token_login_of(g.tokens[i], app) != HSM_NO_LOGIN)
+            hsm_token_logout(g.tokens[i], app);
+    pthread_rwlock_unlock(&g.lock);
 }
 
 cf_err hsm_get_session_info(CK_SESSION_HANDLE h, CK_SESSION_INFO *info)

@@ -10,11 +10,59 @@
 
 hsm_state g = { .lock = PTHREAD_RWLOCK_INITIALIZER };
 
+void hsm_token_forget_logins(hsm_token *t)
+{
+    for (size_t i = 0; i < t->napps; i++)
+        cf_secret_free(t->apps[i].dk, CF_DATA_KEY_LEN);
+    t->napps = 0;
+}
+
+static const hsm_app_login *login_of(const hsm_token *t, uint64_t app)
+{
+    for (size_t i = 0; t && i < t->napps; i++)
+        if (t->apps[i].app == app)
+            return &t->apps[i];
+    return NULL;
+}
+
+CK_USER_TYPE hsm_token_login_of(const hsm_token *t, uint64_t app)
+{
+    const hsm_app_login *l = login_of(t, app);
+    return l ? l->user : HSM_NO_LOGIN;
+}
+
+const uint8_t *hsm_token_dk_of(const hsm_token *t, uint64_t app)
+{
+    const hsm_app_login *l = login_of(t, app);
+    return l ? l->dk : NULL;
+}
+
+cf_err hsm_token_set_login(hsm_token *t, uint64_t app, CK_USER_TYPE user, uint8_t *dk)
+{
+    if (login_of(t, app)) {
+        cf_secret_free(dk, CF_DATA_KEY_LEN);
+        return CF_E_USER_ALREADY_LOGGED_IN;
+    }
+    if (t->napps == t->capps) {
+        size_t cap = t->capps ? 2 * t->capps : 4;
+        hsm_app_login *p = realloc(t->apps, cap * sizeof *p);
+        if (!p) {
+            cf_secret_free(dk, CF_DATA_KEY_LEN);
+            return CF_E_NOMEM;
+        }
+        t->apps = p;
+        t->capps = cap;
+    }
+    t->apps[t->napps++] = (hsm_app_login){ app, user, dk };
+    return CF_OK;
+}
+
 static void token_free(hsm_token *t)
 {
     if (!t)
         return;
-    cf_secret_free(t->dk, CF_DATA_KEY_LEN);
+    hsm_token_forget_logins(t);
+    free(t->apps);
     hsm_map_free(&t->by_store_id);
     cf_wipe(&t->rec, sizeof t->rec);
     free(t);
@@ -66,9 +114,7 @@ cf_err hsm_tokens_refresh(void)
              * any login made against the old PINs. */
             if (strcmp(t->rec.serial, rows[i].serial) != 0) {
                 token_drop_objects(t);
-                t->login = HSM_NO_LOGIN;
-                cf_secret_free(t->dk, CF_DATA_KEY_LEN);
-                t->dk = NULL;
+                hsm_token_forget_logins(t);
             }
             t->rec = rows[i];
         } else {
@@ -81,7 +127,6 @@ cf_err hsm_tokens_refresh(void)
             }
             t->slot = rows[i].slot;
             t->rec = rows[i];
-            t->login = HSM_NO_LOGIN;
         }
         next[i] = t;
     }

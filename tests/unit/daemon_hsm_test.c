@@ -2,8 +2,9 @@
  * Unix socket: the server runs in this process on a temporary socket, against the real token
  * engine; the client side is a raw socket speaking frames made with the rpc codec. Covers the
  * handshake (and a refused major version), a token initialized, a P-256 key pair generated, a
- * signature made and verified remotely, session ownership per connection, protocol errors that
- * close only their own connection, and sessions closed when their connection ends.
+ * signature made and verified remotely, session ownership per connection, login state per
+ * connection (each is one application), protocol errors that close only their own connection,
+ * and sessions closed when their connection ends.
  *
  * cofferd is an executable: its hsm_server.c is compiled into this test. */
 #include <errno.h>
@@ -328,6 +329,117 @@ static void token_keypair_sign_verify(void **state)
     assert_int_equal(hsm_get_session_info(s, &si), CF_E_SESSION_HANDLE_INVALID);
 }
 
+static CK_ULONG remote_state(int fd, CK_SESSION_HANDLE s)
+{
+    rpc_call c = { .fn = RPC_FN_GET_SESSION_INFO };
+    rpc_reply r;
+    c.arg[0].ul = s;
+    assert_int_equal(call(fd, &c, &r), CF_OK);
+    return r.out[0].session_info.state;
+}
+
+/* Every handle FIND_OBJECTS lists for an empty template (at most 64). */
+static CK_ULONG remote_find_all(int fd, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE *out)
+{
+    rpc_call c = { .fn = RPC_FN_FIND_OBJECTS_INIT };
+    rpc_reply r;
+    c.arg[0].ul = s;
+    c.arg[1].tmpl.attrs = NULL;
+    c.arg[1].tmpl.count = 0;
+    assert_int_equal(call(fd, &c, &r), CF_OK);
+    c = (rpc_call){ .fn = RPC_FN_FIND_OBJECTS };
+    c.arg[0].ul = s;
+    c.arg[1].ul = 64;
+    assert_int_equal(call(fd, &c, &r), CF_OK);
+    CK_ULONG n = r.out[0].list.count;
+    assert_true(n <= 64);
+    if (n)
+        memcpy(out, r.out[0].list.v, n * sizeof *out);
+    c = (rpc_call){ .fn = RPC_FN_FIND_OBJECTS_FINAL };
+    c.arg[0].ul = s;
+    assert_int_equal(call(fd, &c, &r), CF_OK);
+    return n;
+}
+
+/* Each connection is one application: a login over one connection is not shared with another. */
+static void login_is_per_connection(void **state)
+{
+    (void)state;
+    CK_SLOT_ID slot = make_token("conns");
+    int a = cl_connect(), b = cl_connect();
+    hello(a);
+    hello(b);
+    CK_SESSION_HANDLE sa = open_session(a, slot), sb = open_session(b, slot);
+    simple(a, RPC_FN_LOGIN, sa, CKU_USER, USER, USERL, CF_OK);
+    assert_int_equal(remote_state(a, sa), CKS_RW_USER_FUNCTIONS);
+    assert_int_equal(remote_state(b, sb), CKS_RW_PUBLIC_SESSION);
+
+    /* A makes a private token key pair */
+    static const uint8_t p256[] = { 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07 };
+    CK_BBOOL yes = CK_TRUE;
+    CK_ATTRIBUTE pub[] = { { CKA_EC_PARAMS, (void *)p256, sizeof p256 }, { CKA_TOKEN, &yes, 1 } };
+    CK_ATTRIBUTE priv[] = { { CKA_SIGN, &yes, 1 }, { CKA_TOKEN, &yes, 1 }, { CKA_PRIVATE, &yes, 1 } };
+    rpc_call c = { .fn = RPC_FN_GENERATE_KEY_PAIR };
+    rpc_reply r;
+    c.arg[0].ul = sa;
+    c.arg[1].mech = (CK_MECHANISM){ CKM_EC_KEY_PAIR_GEN, NULL, 0 };
+    c.arg[2].tmpl.attrs = pub;
+    c.arg[2].tmpl.count = 2;
+    c.arg[3].tmpl.attrs = priv;
+    c.arg[3].tmpl.count = 3;
+    assert_int_equal(call(a, &c, &r), CF_OK);
+    CK_OBJECT_HANDLE hpub = r.out[0].ul, hpriv = r.out[1].ul;
+
+    CK_OBJECT_HANDLE found[64];
+    CK_ULONG n = remote_find_all(a, sa, found);
+    bool pub_seen = false, priv_seen = false;
+    for (CK_ULONG i = 0; i < n; i++)
+        pub_seen |= found[i] == hpub, priv_seen |= found[i] == hpriv;
+    assert_true(pub_seen && priv_seen);
+    /* B lists the public key only, and cannot sign with the private one */
+    n = remote_find_all(b, sb, found);
+    pub_seen = priv_seen = false;
+    for (CK_ULONG i = 0; i < n; i++)
+        pub_seen |= found[i] == hpub, priv_seen |= found[i] == hpriv;
+    assert_true(pub_seen);
+    assert_false(priv_seen);
+    c = (rpc_call){ .fn = RPC_FN_OP_INIT };
+    c.arg[0].ul = sb;
+    c.arg[1].ul = HSM_OP_SIGN;
+    c.arg[2].mech = (CK_MECHANISM){ CKM_ECDSA, NULL, 0 };
+    c.arg[3].ul = hpriv;
+    assert_int_equal(call(b, &c, &r), CF_E_KEY_HANDLE_INVALID);
+
+    /* B logs in and out on its own; A stays logged in */
+    simple(b, RPC_FN_LOGIN, sb, CKU_USER, USER, USERL, CF_OK);
+    assert_int_equal(remote_state(b, sb), CKS_RW_USER_FUNCTIONS);
+    simple(b, RPC_FN_LOGOUT, sb, 0, NULL, 0, CF_OK);
+    assert_int_equal(remote_state(b, sb), CKS_RW_PUBLIC_SESSION);
+    assert_int_equal(remote_state(a, sa), CKS_RW_USER_FUNCTIONS);
+
+    /* A's connection ends: its login ends with it, B is unaffected and still public */
+    free(last_buf);
+    last_buf = NULL;
+    rpc_arena_free(&last_arena);
+    close(a);
+    CK_SESSION_INFO si;
+    cf_err e = CF_OK;
+    for (int i = 0; i < 500 && e == CF_OK; i++) {
+        e = hsm_get_session_info(sa, &si);
+        if (e == CF_OK)
+            usleep(10000);
+    }
+    assert_int_equal(e, CF_E_SESSION_HANDLE_INVALID);
+    assert_int_equal(remote_state(b, sb), CKS_RW_PUBLIC_SESSION);
+    simple(b, RPC_FN_LOGIN, sb, CKU_USER, USER, USERL, CF_OK);
+    n = remote_find_all(b, sb, found);
+    priv_seen = false;
+    for (CK_ULONG i = 0; i < n; i++)
+        priv_seen |= found[i] == hpriv;
+    assert_true(priv_seen);
+    close(b);
+}
+
 static void bad_version_refused(void **state)
 {
     (void)state;
@@ -486,6 +598,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(token_keypair_sign_verify, setup, down),
+        cmocka_unit_test_setup_teardown(login_is_per_connection, setup, down),
         cmocka_unit_test_setup_teardown(bad_version_refused, setup, down),
         cmocka_unit_test_setup_teardown(protocol_errors_close_only_their_connection, setup, down),
         cmocka_unit_test_setup_teardown(socket_mode_applied, setup, down),

@@ -1,7 +1,8 @@
 /* hsm_test.c: the token engine's behaviour through its API (src/hsm/hsm.h): permanent slot ids,
  * PIN lockout that survives restarts, session and login rules, the attribute rules of PKCS#11
  * 2.40 section 4, the output-length protocol, context-specific login, wrapping, derivation, and
- * token objects written by another process seen without re-initializing. */
+ * token objects written by another process seen without re-initializing, and login state per
+ * application. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -493,6 +494,122 @@ static void other_process_objects(void **state)
     assert_memory_equal(v, "child-7", 7);
 }
 
+/* Login state is per application (PKCS#11 5.6): cofferd's connections are applications. */
+static void applications_have_their_own_login(void **state)
+{
+    (void)state;
+    CK_SLOT_ID slot = make_token("apps");
+    CK_SESSION_HANDLE a1, a1ro, a2, a2b, a0;
+    CK_SESSION_INFO si;
+    assert_int_equal(hsm_open_session_app(1, slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, &a1), CF_OK);
+    assert_int_equal(hsm_open_session_app(1, slot, CKF_SERIAL_SESSION, &a1ro), CF_OK);
+    assert_int_equal(hsm_open_session_app(2, slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, &a2), CF_OK);
+    assert_int_equal(hsm_open_session(slot, CKF_SERIAL_SESSION, &a0), CF_OK);
+    assert_int_equal(hsm_login(a1, CKU_USER, USER, USERL), CF_OK);
+    assert_int_equal(hsm_get_session_info(a1ro, &si), CF_OK);
+    assert_int_equal(si.state, CKS_RO_USER_FUNCTIONS);
+    /* the other applications stay public */
+    assert_int_equal(hsm_get_session_info(a2, &si), CF_OK);
+    assert_int_equal(si.state, CKS_RW_PUBLIC_SESSION);
+    assert_int_equal(hsm_get_session_info(a0, &si), CF_OK);
+    assert_int_equal(si.state, CKS_RO_PUBLIC_SESSION);
+    /* app 1's private objects (a key pair, a token data object) are invisible to app 2 */
+    CK_OBJECT_HANDLE pub, priv, data;
+    gen_ec(a1, &pub, &priv, false, false);
+    CK_OBJECT_CLASS cls = CKO_DATA;
+    CK_BBOOL yes = CK_TRUE;
+    CK_ATTRIBUTE dt[] = { { CKA_CLASS, &cls, sizeof cls }, { CKA_TOKEN, &yes, 1 }, { CKA_PRIVATE, &yes, 1 },
+                          { CKA_VALUE, "v", 1 } };
+    assert_int_equal(hsm_create_object(a1, dt, 4, &data), CF_OK);
+    assert_int_equal(hsm_create_object(a2, dt, 4, &data), CF_E_USER_NOT_LOGGED_IN);
+    assert_int_equal(hsm_create_object(a1, dt, 4, &data), CF_OK);
+    CK_ULONG size;
+    assert_int_equal(hsm_get_object_size(a1, data, &size), CF_OK);
+    assert_int_equal(hsm_get_object_size(a2, data, &size), CF_E_OBJECT_HANDLE_INVALID);
+    CK_MECHANISM ecdsa = { CKM_ECDSA, NULL, 0 };
+    assert_int_equal(hsm_op_init(a2, HSM_OP_SIGN, &ecdsa, priv), CF_E_KEY_HANDLE_INVALID);
+    CK_ATTRIBUTE any = { CKA_CLASS, &cls, sizeof cls };
+    CK_OBJECT_HANDLE found[16];
+    CK_ULONG nfound;
+    assert_int_equal(hsm_find_objects_init(a2, &any, 1), CF_OK);
+    assert_int_equal(hsm_find_objects(a2, found, 16, &nfound), CF_OK);
+    assert_int_equal(hsm_find_objects_final(a2), CF_OK);
+    assert_int_equal(nfound, 0);
+    assert_int_equal(hsm_find_objects_init(a1, &any, 1), CF_OK);
+    assert_int_equal(hsm_find_objects(a1, found, 16, &nfound), CF_OK);
+    assert_int_equal(hsm_find_objects_final(a1), CF_OK);
+    assert_int_equal(nfound, 2);
+    /* a non-private token secret opened by app 1's login still needs a login in app 2 */
+    CK_OBJECT_CLASS sk = CKO_SECRET_KEY;
+    CK_KEY_TYPE kt = CKK_AES;
+    CK_BBOOL no = CK_FALSE;
+    uint8_t val[32] = { 1 };
+    CK_ATTRIBUTE at[] = { { CKA_CLASS, &sk, sizeof sk }, { CKA_KEY_TYPE, &kt, sizeof kt }, { CKA_TOKEN, &yes, 1 },
+                          { CKA_PRIVATE, &no, 1 }, { CKA_SENSITIVE, &no, 1 }, { CKA_EXTRACTABLE, &yes, 1 },
+                          { CKA_ENCRYPT, &yes, 1 }, { CKA_VALUE, val, 32 } };
+    CK_OBJECT_HANDLE aes;
+    assert_int_equal(hsm_create_object(a1, at, 8, &aes), CF_OK);
+    CK_ATTRIBUTE vt = { CKA_VALUE, val, sizeof val };
+    assert_int_equal(hsm_get_attribute_value(a1, aes, &vt, 1), CF_OK);
+    vt.ulValueLen = sizeof val;
+    assert_int_equal(hsm_get_attribute_value(a2, aes, &vt, 1), CF_E_ATTRIBUTE_SENSITIVE);
+    CK_MECHANISM ecb = { CKM_AES_ECB, NULL, 0 };
+    assert_int_equal(hsm_op_init(a1, HSM_OP_ENCRYPT, &ecb, aes), CF_OK);
+    hsm_op_abort(a1, HSM_OP_ENCRYPT);
+    assert_int_equal(hsm_op_init(a2, HSM_OP_ENCRYPT, &ecb, aes), CF_E_USER_NOT_LOGGED_IN);
+    assert_int_equal(hsm_destroy_object(a1, aes), CF_OK);
+    /* app 2 may log in as SO while app 1 is the user (app 1's read-only session is not app 2's) */
+    assert_int_equal(hsm_login(a2, CKU_SO, SO, SOL), CF_OK);
+    assert_int_equal(hsm_get_session_info(a2, &si), CF_OK);
+    assert_int_equal(si.state, CKS_RW_SO_FUNCTIONS);
+    assert_int_equal(hsm_get_session_info(a1, &si), CF_OK);
+    assert_int_equal(si.state, CKS_RW_USER_FUNCTIONS);
+    assert_int_equal(hsm_login(a2, CKU_USER, USER, USERL), CF_E_USER_ANOTHER_ALREADY_LOGGED_IN);
+    assert_int_equal(hsm_login(a1, CKU_USER, USER, USERL), CF_E_USER_ALREADY_LOGGED_IN);
+    /* the SO rule on read-only sessions is app 2's: it cannot open one, app 1 can */
+    assert_int_equal(hsm_open_session_app(2, slot, CKF_SERIAL_SESSION, &a2b), CF_E_SESSION_READ_WRITE_SO_EXISTS);
+    assert_int_equal(hsm_open_session_app(1, slot, CKF_SERIAL_SESSION, &a2b), CF_OK);
+    assert_int_equal(hsm_close_session(a2b), CF_OK);
+    /* app 1's logout leaves app 2 logged in, and app 1 can sign again after a new login */
+    assert_int_equal(hsm_logout(a1), CF_OK);
+    assert_int_equal(hsm_get_session_info(a1, &si), CF_OK);
+    assert_int_equal(si.state, CKS_RW_PUBLIC_SESSION);
+    assert_int_equal(hsm_get_session_info(a2, &si), CF_OK);
+    assert_int_equal(si.state, CKS_RW_SO_FUNCTIONS);
+    assert_int_equal(hsm_get_object_size(a1, data, &size), CF_E_OBJECT_HANDLE_INVALID);
+    assert_int_equal(hsm_login(a1, CKU_USER, USER, USERL), CF_OK);
+    uint8_t sig[128];
+    CK_ULONG siglen = sizeof sig;
+    assert_int_equal(hsm_op_init(a1, HSM_OP_SIGN, &ecdsa, priv), CF_OK);
+    assert_int_equal(hsm_op_oneshot(a1, HSM_OP_SIGN, (const uint8_t *)"abc", 3, sig, &siglen), CF_OK);
+    /* closing all sessions of app 2 leaves app 1's; closing its last session logs app 2 out */
+    assert_int_equal(hsm_open_session_app(2, slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, &a2b), CF_OK);
+    assert_int_equal(hsm_close_all_sessions_app(2, slot), CF_OK);
+    assert_int_equal(hsm_get_session_info(a2b, &si), CF_E_SESSION_HANDLE_INVALID);
+    assert_int_equal(hsm_get_session_info(a1, &si), CF_OK);
+    assert_int_equal(hsm_open_session_app(2, slot, CKF_SERIAL_SESSION, &a2), CF_OK);
+    assert_int_equal(hsm_get_session_info(a2, &si), CF_OK);
+    assert_int_equal(si.state, CKS_RO_PUBLIC_SESSION);
+    /* hsm_app_end(1) closes app 1's sessions (and session objects) only */
+    hsm_app_end(1);
+    assert_int_equal(hsm_get_session_info(a1, &si), CF_E_SESSION_HANDLE_INVALID);
+    assert_int_equal(hsm_get_session_info(a1ro, &si), CF_E_SESSION_HANDLE_INVALID);
+    assert_int_equal(hsm_get_session_info(a2, &si), CF_OK);
+    assert_int_equal(hsm_get_session_info(a0, &si), CF_OK);
+    assert_int_equal(hsm_login(a2, CKU_USER, USER, USERL), CF_OK);
+    assert_int_equal(hsm_get_object_size(a2, priv, &size), CF_E_OBJECT_HANDLE_INVALID);
+    assert_int_equal(hsm_get_object_size(a2, data, &size), CF_OK);
+    assert_int_equal(hsm_get_session_info(a0, &si), CF_OK);
+    assert_int_equal(si.state, CKS_RO_PUBLIC_SESSION);
+    /* a new session of app 1 starts logged out */
+    assert_int_equal(hsm_open_session_app(1, slot, CKF_SERIAL_SESSION, &a1), CF_OK);
+    assert_int_equal(hsm_get_session_info(a1, &si), CF_OK);
+    assert_int_equal(si.state, CKS_RO_PUBLIC_SESSION);
+    hsm_app_end(1);
+    hsm_app_end(2);
+    assert_int_equal(hsm_close_session(a0), CF_OK);
+}
+
 static void config_errors_name_the_line(void **state)
 {
     (void)state;
@@ -527,6 +644,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(sign_protocols, setup, teardown),
         cmocka_unit_test_setup_teardown(wrap_and_derive, setup, teardown),
         cmocka_unit_test_setup_teardown(other_process_objects, setup, teardown),
+        cmocka_unit_test_setup_teardown(applications_have_their_own_login, setup, teardown),
         cmocka_unit_test_setup_teardown(config_errors_name_the_line, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

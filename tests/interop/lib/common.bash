@@ -7,12 +7,18 @@
 #   COFFER_MODULE   the PKCS#11 module under test (default: $COFFER_BUILD/src/libcoffer-pkcs11.so)
 #   COFFER_BIN      the coffer CLI;  COFFER_SRC / COFFER_BUILD  source and build trees
 #   COFFER_INTEROP_IMPL=softhsm   run the same script against SoftHSM2 instead (reference behaviour)
+#   COFFER_INTEROP_MODE=remote    (coffer only) setup starts cofferd serving the token on a Unix socket
+#                                 from $tmp/server-store, and the module runs in remote mode
+#                                 ([client] server = unix:$tmp/hsm.sock); at exit cofferd is stopped
+#                                 and the test fails if the client store dir $tmp/client-store exists.
+#                                 Unset or "embedded": the module keeps its own store (the default).
 set -euo pipefail
 
 INTEROP_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 COFFER_SRC=${COFFER_SRC:-$(cd "$INTEROP_DIR/../.." && pwd)}
 COFFER_BUILD=${COFFER_BUILD:-$COFFER_SRC/build}
 IMPL=${COFFER_INTEROP_IMPL:-coffer}
+MODE=${COFFER_INTEROP_MODE:-embedded}
 PY=/usr/bin/python3          # Debian's python: the one with python3-pykcs11 (PATH may hold a pyenv one)
 TOKEN=t1
 SO_PIN=12345678
@@ -58,16 +64,29 @@ contains() {
 }
 
 # setup: temp dir $tmp (removed on exit), config for the implementation, $M = module path.
+# In remote mode also starts cofferd ($COFFERD_PID), stopped by the same exit path.
 setup() {
   tmp=$(mktemp -d "${TMPDIR:-/tmp}/coffer-interop.XXXXXX")
-  trap 'rm -rf "$tmp"' EXIT
+  COFFERD_PID=
+  trap interop_cleanup EXIT
+  case $MODE in
+    embedded|remote) ;;
+    *) fail "COFFER_INTEROP_MODE must be embedded or remote, not $MODE" ;;
+  esac
+  [ "$MODE" = embedded ] || [ "$IMPL" = coffer ] || fail "COFFER_INTEROP_MODE=remote needs COFFER_INTEROP_IMPL=coffer"
   case $IMPL in
     coffer)
       M=${COFFER_MODULE:-$COFFER_BUILD/src/libcoffer-pkcs11.so}
       [ -f "$M" ] || fail "module not found: $M (build first, or set COFFER_MODULE)"
       export COFFER_CONF=$tmp/coffer.conf
-      printf '[store]\ndir = %s/store\n[token]\npbkdf2_iterations = 1000\n' "$tmp" >"$COFFER_CONF"
-      STORE_DIR=$tmp/store
+      if [ "$MODE" = remote ]; then
+        start_cofferd
+        printf '[store]\ndir = %s/client-store\n[client]\nserver = unix:%s\n' "$tmp" "$SOCK" >"$COFFER_CONF"
+        STORE_DIR=$tmp/server-store
+      else
+        printf '[store]\ndir = %s/store\n[token]\npbkdf2_iterations = 1000\n' "$tmp" >"$COFFER_CONF"
+        STORE_DIR=$tmp/store
+      fi
       ;;
     softhsm)
       M=/usr/lib/softhsm/libsofthsm2.so
@@ -80,7 +99,59 @@ setup() {
     *) fail "COFFER_INTEROP_IMPL must be coffer or softhsm, not $IMPL" ;;
   esac
   export P11_MODULE=$M P11_TOKEN=$TOKEN P11_PIN=$PIN P11_SO_PIN=$SO_PIN COFFER_INTEROP_IMPL=$IMPL
-  say "module $M ($IMPL), state in $tmp"
+  say "module $M ($IMPL, $MODE), state in $tmp"
+}
+
+# start_cofferd: cofferd serves the token from $tmp/server-store on $SOCK = $tmp/hsm.sock (remote mode).
+start_cofferd() {
+  COFFERD=${COFFERD:-$COFFER_BUILD/src/cofferd}
+  [ -x "$COFFERD" ] || fail "cofferd not found: $COFFERD (build first, or set COFFERD)"
+  SOCK=$tmp/hsm.sock
+  printf '[store]\ndir = %s/server-store\n[token]\npbkdf2_iterations = 1000\n[hsm]\nlisten = unix:%s\n' \
+    "$tmp" "$SOCK" >"$tmp/server.conf"
+  # The server reads only its own file (-c); the client's COFFER_CONF must not leak into it.
+  env -u COFFER_CONF COFFER_LOG=info "$COFFERD" -c "$tmp/server.conf" >>"$tmp/cofferd.log" 2>&1 &
+  COFFERD_PID=$!
+  local _
+  for _ in $(seq 1 100); do
+    [ -S "$SOCK" ] && break
+    kill -0 "$COFFERD_PID" 2>/dev/null || { wait "$COFFERD_PID" || true; COFFERD_PID=; fail "cofferd exited at start"; }
+    sleep 0.1
+  done
+  [ -S "$SOCK" ] || fail "cofferd did not create $SOCK within 10 s"
+  say "cofferd $COFFERD_PID serving the token on unix:$SOCK"
+}
+
+# interop_cleanup: the EXIT trap of setup. Remote mode: stops cofferd (TERM, wait), shows its log
+# on failure, and fails the test if the client store dir exists (no key material on the client).
+interop_cleanup() {
+  local rc=$?
+  if [ -n "${COFFERD_PID:-}" ] && kill -0 "$COFFERD_PID" 2>/dev/null; then
+    kill -TERM "$COFFERD_PID" 2>/dev/null || true
+    wait "$COFFERD_PID" 2>/dev/null || true
+  fi
+  COFFERD_PID=
+  if [ "$MODE" = remote ] && [ -n "${tmp:-}" ]; then
+    if [ -e "$tmp/client-store" ]; then
+      printf '[%s] FAIL: remote mode created the client store dir %s/client-store:\n' "$TEST_NAME" "$tmp" >&2
+      find "$tmp/client-store" >&2 || true
+      rc=1
+    elif [ "$rc" -eq 0 ]; then
+      ok "remote mode: the client store dir was never created"
+      if [ -f "$tmp/server-store/coffer.db" ]; then
+        ok "remote mode: the token lives in cofferd's store"
+      else
+        printf '[%s] FAIL: remote mode: cofferd has no %s/server-store/coffer.db\n' "$TEST_NAME" "$tmp" >&2
+        rc=1
+      fi
+    fi
+    if [ "$rc" -ne 0 ] && [ -f "$tmp/cofferd.log" ]; then
+      echo "---- cofferd log (last 40 lines) ----" >&2
+      tail -n 40 "$tmp/cofferd.log" >&2
+    fi
+  fi
+  [ -z "${tmp:-}" ] || rm -rf "$tmp"
+  exit "$rc"
 }
 
 # reference_lacks WHAT: true (and says so) when running against SoftHSM2, which lacks WHAT; the
