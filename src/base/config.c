@@ -35,6 +35,12 @@ static const key_def keys[] = {
     { "client", "server", K_SERVER, OFF(client_server), 0, 0 },
     { "hsm", "listen", K_SERVER, OFF(hsm_listen), 0, 0 },
     { "hsm", "socket_mode", K_MODE, OFF(hsm_socket_mode), 0, 0777 },
+    { "hsm", "cert", K_PATH, OFF(hsm_cert), 0, 0 },
+    { "hsm", "key", K_PATH, OFF(hsm_key), 0, 0 },
+    { "hsm", "client_ca", K_PATH, OFF(hsm_client_ca), 0, 0 },
+    { "client", "cert", K_PATH, OFF(client_cert), 0, 0 },
+    { "client", "key", K_PATH, OFF(client_key), 0, 0 },
+    { "client", "ca", K_PATH, OFF(client_ca), 0, 0 },
 };
 
 /* Sections that later subsystems own; accepted (and ignored here) so one file serves all. */
@@ -212,8 +218,14 @@ static int on_entry(void *user, const char *section, const char *name, const cha
             char problem[160];
             if (l->kind != CF_LISTEN_NONE)
                 return fail(p, section, name, "set twice");
+            if (k->kind == K_SERVER && strncmp(value, "tls:", 4) == 0) {
+                if (cf_config_parse_listen(value + 4, false, p->dir, l, problem, sizeof problem) != CF_OK)
+                    return fail(p, section, name, problem);
+                l->kind = CF_LISTEN_TLS;
+                return 1;
+            }
             if (k->kind == K_SERVER && strncmp(value, "unix:", 5) != 0)
-                return fail(p, section, name, "expected unix:PATH (TLS is not supported yet)");
+                return fail(p, section, name, "expected unix:PATH or tls:HOST:PORT (no plaintext TCP)");
             if (cf_config_parse_listen(value, k->kind != K_LISTEN, p->dir, l, problem, sizeof problem) != CF_OK)
                 return fail(p, section, name, problem);
             return 1;
@@ -336,6 +348,21 @@ static cf_err finish(parse_ctx *p, int rc)
     }
     if (check_endpoints(p))
         return CF_E_CONFIG;
+    const cf_config *c = p->c;
+    if (c->hsm_listen.kind == CF_LISTEN_TLS && (!c->hsm_cert[0] || !c->hsm_key[0] || !c->hsm_client_ca[0])) {
+        snprintf(p->err, p->errlen, "%s: [hsm] listen = tls: needs cert, key and client_ca in [hsm] "
+                 "(`coffer tls init` makes a set)", p->name);
+        return CF_E_CONFIG;
+    }
+    if (c->client_server.kind == CF_LISTEN_TLS && !c->client_ca[0]) {
+        snprintf(p->err, p->errlen, "%s: [client] server = tls: needs ca in [client] (the CA of the server's "
+                 "certificate)", p->name);
+        return CF_E_CONFIG;
+    }
+    if (!c->client_cert[0] != !c->client_key[0]) {
+        snprintf(p->err, p->errlen, "%s: [client] cert and key go together", p->name);
+        return CF_E_CONFIG;
+    }
     if (p->c->pin_min_len > p->c->pin_max_len) {
         snprintf(p->err, p->errlen, "%s: [token] pin_min_len is larger than pin_max_len", p->name);
         return CF_E_CONFIG;

@@ -18,7 +18,9 @@
 #define CF_HOST_MAX 256
 #define CF_SOCK_PATH_MAX 108     /* sizeof sockaddr_un.sun_path, with the NUL */
 
-typedef enum { CF_LISTEN_NONE = 0, CF_LISTEN_TCP, CF_LISTEN_UNIX } cf_listen_kind;
+/* TLS: tls:HOST:PORT of [hsm] listen / [client] server (TLS 1.3, mutual authentication; only
+ * PORT is used). */
+typedef enum { CF_LISTEN_NONE = 0, CF_LISTEN_TCP, CF_LISTEN_UNIX, CF_LISTEN_TLS } cf_listen_kind;
 
 /* One listening endpoint pair: TCP host:port (and port+1), or a Unix socket path (and
  * path + ".ctrl", swtpm only). host "*" means every local address. */
@@ -46,13 +48,20 @@ typedef struct {
     int log_level;                /* [log] level, -1 when unset */
     size_t n_tpm;                 /* [tpm.NAME] sections, in file order */
     cf_tpm_config tpm[CF_TPM_MAX];
-    /* [client] server = unix:PATH: the module's remote mode (kind CF_LISTEN_UNIX; NONE = the
-     * embedded token). A relative PATH is relative to the file's folder. */
+    /* [client] server = unix:PATH | tls:HOST:PORT: the module's remote mode (NONE = the embedded
+     * token). A relative PATH is relative to the file's folder. */
     cf_listen client_server;
-    /* [hsm] listen = unix:PATH: cofferd serves the token engine there (docs/remote.md); NONE = off.
-     * A relative PATH is relative to the file's folder. */
+    /* [client] cert, key, ca (PEM paths, relative to the file's folder): the TLS client
+     * certificate and key (both or neither) and the CA that signed the server's certificate
+     * (required with tls:). "" when unset. */
+    char client_cert[CF_PATH_MAX], client_key[CF_PATH_MAX], client_ca[CF_PATH_MAX];
+    /* [hsm] listen = unix:PATH | tls:HOST:PORT: cofferd serves the token engine there
+     * (docs/remote.md); NONE = off. A relative PATH is relative to the file's folder. */
     cf_listen hsm_listen;
     uint32_t hsm_socket_mode;     /* [hsm] socket_mode, octal (default 0600) */
+    /* [hsm] cert, key, client_ca: required with tls: (the server's certificate and key, and the
+     * CA whose client certificates are accepted). "" when unset. */
+    char hsm_cert[CF_PATH_MAX], hsm_key[CF_PATH_MAX], hsm_client_ca[CF_PATH_MAX];
 } cf_config;
 
 /* Fills defaults only (no file). */

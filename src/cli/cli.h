@@ -88,3 +88,5 @@ int json_print(json_t *v);
 int cmd_info(int argc, char **argv, cli_opts *o);
 int cmd_token(int argc, char **argv, cli_opts *o);
 int cmd_key(int argc, char **argv, cli_opts *o);
+int cmd_tls(int argc, char **argv, cli_opts *o);
+int cmd_audit(int argc, char **argv, cli_opts *o);

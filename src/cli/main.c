@@ -25,6 +25,10 @@ static const char usage_text[] =
     "  key generate --token TOKEN --type TYPE --label LABEL [--id HEX] [--extractable]\n"
     "  key import --token TOKEN --label LABEL [--id HEX] [--aes] FILE\n"
     "  key delete OBJECT-URI | --token TOKEN LABEL\n"
+    "  tls init --dir DIR [--server-name NAME]\n"
+    "                                      a CA, server and client certificates for cofferd's TLS\n"
+    "  audit show [--since T] [--until T] [--token SLOT] [--key LABEL] [--event E] [--json]\n"
+    "  audit verify                        cofferd's audit log (verify needs <store>/master.key)\n"
     "\n"
     "Options accepted by every command:\n"
     "  --module PATH        the PKCS#11 module to load (default: $COFFER_MODULE, else the coffer module)\n"
@@ -110,6 +114,8 @@ static const struct {
     { "info", cmd_info },
     { "token", cmd_token },
     { "key", cmd_key },
+    { "tls", cmd_tls },
+    { "audit", cmd_audit },
 };
 
 int main(int argc, char **argv)

@@ -227,3 +227,32 @@ typedef struct {
 } cf_x509_info;
 cf_err cf_x509_parse(const uint8_t *pem_or_der, size_t len, cf_x509_info *out);
 void cf_x509_info_free(cf_x509_info *x);
+
+/* ---- TLS 1.3 with mutual authentication (tls.c; docs/remote.md, "TLS") -------------------- */
+/* Paths of PEM files. The server context requires a client certificate chaining to client_ca
+ * (SSL_VERIFY_PEER | FAIL_IF_NO_PEER_CERT); the client context verifies the server against ca
+ * and may go without cert/key (NULL or ""; such a client is refused by a coffer server). Only
+ * TLS 1.3 either way. err gets one sentence on failure. */
+typedef struct cf_tls_ctx cf_tls_ctx;
+typedef struct cf_tls cf_tls;
+cf_err cf_tls_server_ctx_new(const char *cert, const char *key, const char *client_ca, cf_tls_ctx **out,
+                             char *err, size_t errlen);
+cf_err cf_tls_client_ctx_new(const char *cert, const char *key, const char *ca, cf_tls_ctx **out, char *err,
+                             size_t errlen);
+void cf_tls_ctx_free(cf_tls_ctx *c);
+/* Handshakes on the connected socket fd (blocking; fd stays the caller's). connect checks that
+ * the server certificate names host (a DNS name, or an IP address literal). */
+cf_err cf_tls_accept(cf_tls_ctx *c, int fd, cf_tls **out, char *err, size_t errlen);
+cf_err cf_tls_connect(cf_tls_ctx *c, int fd, const char *host, cf_tls **out, char *err, size_t errlen);
+/* Bytes moved (> 0), 0 at a clean end of stream (read), -1 on error. write never raises SIGPIPE. */
+long cf_tls_read(cf_tls *t, void *p, size_t n);
+long cf_tls_write(cf_tls *t, const void *p, size_t n);
+/* OpenSSL's reason for the last failed read or write ("tlsv13 alert certificate required"), or
+ * NULL. */
+const char *cf_tls_last_error(const cf_tls *t);
+/* Frees the connection state (no close_notify); does not close fd. NULL is a no-op. */
+void cf_tls_free(cf_tls *t);
+/* tls_pki.c: writes ca.pem/ca.key, server.pem/server.key, client.pem/client.key into dir (created
+ * 0700 if missing; no file may exist yet): P-256, one year, keys mode 0600. The server's
+ * subjectAltName is server_name (DNS name or IP address), or localhost and 127.0.0.1 when NULL. */
+cf_err cf_tls_pki_init(const char *dir, const char *server_name, char *err, size_t errlen);

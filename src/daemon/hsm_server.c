@@ -16,6 +16,9 @@
  * ends, hsm_app_end closes its sessions and logs it out. */
 #include "daemon/hsm_server.h"
 #include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -28,6 +31,7 @@
 #include <unistd.h>
 #include "base/log.h"
 #include "base/secmem.h"
+#include "crypto/crypto.h"
 #include "hsm/hsm.h"
 #include "rpc/rpc.h"
 
@@ -464,6 +468,12 @@ static const struct {
 };
 
 /* ---- the connection loop --------------------------------------------------------------------- */
+/* The transport under the frames: the socket itself (Unix) or a TLS connection over it. */
+typedef struct {
+    int fd;
+    cf_tls *tls;
+} hx;
+
 static bool read_full(int fd, uint8_t *p, size_t n)
 {
     while (n) {
@@ -492,22 +502,54 @@ static bool write_full(int fd, const uint8_t *p, size_t n)
     return true;
 }
 
-/* Sends what w holds (when it encoded) and wipes it. */
-static bool send_writer(int fd, cf_writer *w, cf_err encoded)
+static bool hx_read_full(hx *x, uint8_t *p, size_t n)
 {
-    bool ok = encoded == CF_OK && cf_writer_status(w) == CF_OK && write_full(fd, w->p, w->len);
+    if (!x->tls)
+        return read_full(x->fd, p, n);
+    while (n) {
+        ssize_t k = cf_tls_read(x->tls, p, n);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k <= 0)
+            return false;
+        p += k;
+        n -= (size_t)k;
+    }
+    return true;
+}
+
+static bool hx_write_full(hx *x, const uint8_t *p, size_t n)
+{
+    if (!x->tls)
+        return write_full(x->fd, p, n);
+    while (n) {
+        ssize_t k = cf_tls_write(x->tls, p, n);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k <= 0)
+            return false;
+        p += k;
+        n -= (size_t)k;
+    }
+    return true;
+}
+
+/* Sends what w holds (when it encoded) and wipes it. */
+static bool send_writer(hx *fd, cf_writer *w, cf_err encoded)
+{
+    bool ok = encoded == CF_OK && cf_writer_status(w) == CF_OK && hx_write_full(fd, w->p, w->len);
     cf_writer_free(w);
     return ok;
 }
 
-static bool send_error(int fd, uint32_t id, cf_err status, const char *msg)
+static bool send_error(hx *fd, uint32_t id, cf_err status, const char *msg)
 {
     cf_writer w = cf_writer_heap();
     return send_writer(fd, &w, rpc_encode_error(&w, id, status, msg));
 }
 
 /* One REQUEST: false when the connection must close. */
-static bool serve_request(int fd, hconn *c, const rpc_frame *f)
+static bool serve_request(hx *fd, hconn *c, const rpc_frame *f)
 {
     rpc_arena ar = RPC_ARENA_INIT;
     rpc_call call;
@@ -542,14 +584,14 @@ static bool serve_request(int fd, hconn *c, const rpc_frame *f)
     return ok;
 }
 
-void cofferd_hsm_serve(int fd)
+static void serve(hx *fd)
 {
     hconn c = { .app = atomic_fetch_add(&next_app, 1) };
     bool hello = false;
     for (;;) {
         uint8_t head[4];
         size_t total;
-        if (!read_full(fd, head, sizeof head))
+        if (!hx_read_full(fd, head, sizeof head))
             break;
         if (rpc_frame_size(head, sizeof head, &total) != CF_OK) {
             (void)send_error(fd, 0, CF_E_FORMAT, "bad frame length");
@@ -559,7 +601,7 @@ void cofferd_hsm_serve(int fd)
         if (!buf)
             break;
         memcpy(buf, head, sizeof head);
-        bool ok = read_full(fd, buf + sizeof head, total - sizeof head);
+        bool ok = hx_read_full(fd, buf + sizeof head, total - sizeof head);
         cf_reader r = cf_reader_init(buf, total);
         rpc_frame f;
         if (ok && rpc_frame_parse(&r, &f) != CF_OK) {
@@ -595,6 +637,12 @@ void cofferd_hsm_serve(int fd)
     free(c.s);
 }
 
+void cofferd_hsm_serve(int fd)
+{
+    hx x = { fd, NULL };
+    serve(&x);
+}
+
 /* ---- listener and threads ------------------------------------------------------------------ */
 typedef struct hsm_thread {
     pthread_t th;
@@ -605,6 +653,7 @@ typedef struct hsm_thread {
 } hsm_thread;
 
 struct cofferd_hsm {
+    cf_tls_ctx *tls;        /* NULL: a Unix socket */
     int lfd;
     int wake[2];
     char path[CF_SOCK_PATH_MAX];
@@ -616,7 +665,25 @@ struct cofferd_hsm {
 static void *conn_main(void *arg)
 {
     hsm_thread *t = arg;
-    cofferd_hsm_serve(t->fd);
+    if (t->srv->tls) {
+        /* the handshake may not hold the thread forever (a silent or plaintext peer) */
+        struct timeval tv = { 10, 0 }, none = { 0, 0 };
+        int one = 1;
+        (void)setsockopt(t->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        (void)setsockopt(t->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+        char err[400];
+        cf_tls *tls;
+        if (cf_tls_accept(t->srv->tls, t->fd, &tls, err, sizeof err) == CF_OK) {
+            (void)setsockopt(t->fd, SOL_SOCKET, SO_RCVTIMEO, &none, sizeof none);
+            hx x = { t->fd, tls };
+            serve(&x);
+            cf_tls_free(tls);
+        } else {
+            cf_info("hsm: TLS connection refused: %s", err);
+        }
+    } else {
+        cofferd_hsm_serve(t->fd);
+    }
     pthread_mutex_lock(&t->srv->mu);
     close(t->fd);
     t->fd = -1;
@@ -682,19 +749,91 @@ static void *accept_main(void *arg)
     return NULL;
 }
 
+/* A TCP listener on host:port for TLS ("*": every address). -1 with err set on failure. */
+static int tcp_listen(const cf_listen *l, char *err, size_t errlen)
+{
+    struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE }, *ai;
+    char port[8];
+    snprintf(port, sizeof port, "%u", (unsigned)l->port);
+    int g = getaddrinfo(strcmp(l->host, "*") == 0 ? NULL : l->host, port, &hints, &ai);
+    if (g != 0) {
+        snprintf(err, errlen, "[hsm] listen: cannot resolve %s: %s", l->host, gai_strerror(g));
+        return -1;
+    }
+    int fd = -1, e = 0;
+    for (struct addrinfo *a = ai; a && fd < 0; a = a->ai_next) {
+        fd = socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC, a->ai_protocol);
+        if (fd < 0)
+            continue;
+        int one = 1;
+        (void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+        if (bind(fd, a->ai_addr, a->ai_addrlen) != 0 || listen(fd, 128) != 0) {
+            e = errno;
+            close(fd);
+            fd = -1;
+        }
+    }
+    freeaddrinfo(ai);
+    if (fd < 0)
+        snprintf(err, errlen, "[hsm] listen: cannot listen on tls:%s:%u: %s", l->host, (unsigned)l->port,
+                 strerror(e ? e : EADDRNOTAVAIL));
+    return fd;
+}
+
+static cf_err start(const cf_listen *l, unsigned mode, cf_tls_ctx *tls, cofferd_hsm **out, char *err,
+                    size_t errlen);
+
+cf_err cofferd_hsm_start_config(const cf_config *cfg, cofferd_hsm **out, char *err, size_t errlen)
+{
+    *out = NULL;
+    if (cfg->hsm_listen.kind != CF_LISTEN_TLS)
+        return cofferd_hsm_start(&cfg->hsm_listen, cfg->hsm_socket_mode, out, err, errlen);
+    cf_tls_ctx *tls;
+    char why[400];
+    if (cf_tls_server_ctx_new(cfg->hsm_cert, cfg->hsm_key, cfg->hsm_client_ca, &tls, why, sizeof why) != CF_OK) {
+        snprintf(err, errlen, "[hsm] TLS: %s", why);
+        return CF_E_CONFIG;
+    }
+    cf_err rv = start(&cfg->hsm_listen, 0, tls, out, err, errlen);
+    if (rv != CF_OK)
+        cf_tls_ctx_free(tls);
+    return rv;
+}
+
 cf_err cofferd_hsm_start(const cf_listen *l, unsigned mode, cofferd_hsm **out, char *err, size_t errlen)
 {
     *out = NULL;
     if (l->kind != CF_LISTEN_UNIX) {
-        snprintf(err, errlen, "[hsm] listen: only unix:PATH is supported so far");
+        snprintf(err, errlen, "[hsm] listen: cofferd_hsm_start serves unix:PATH (TLS: cofferd_hsm_start_config)");
         return CF_E_CONFIG;
     }
+    return start(l, mode, NULL, out, err, errlen);
+}
+
+static cf_err start(const cf_listen *l, unsigned mode, cf_tls_ctx *tls, cofferd_hsm **out, char *err,
+                    size_t errlen)
+{
     cofferd_hsm *h = calloc(1, sizeof *h);
     if (!h)
         return CF_E_NOMEM;
     h->lfd = h->wake[0] = h->wake[1] = -1;
-    snprintf(h->path, sizeof h->path, "%s", l->path);
+    h->tls = tls;
     pthread_mutex_init(&h->mu, NULL);
+    if (tls) {
+        if ((h->lfd = tcp_listen(l, err, errlen)) < 0)
+            goto fail;
+        if (pipe(h->wake) != 0) {
+            snprintf(err, errlen, "[hsm] cannot make a pipe: %s", strerror(errno));
+            goto fail;
+        }
+        if (pthread_create(&h->acceptor, NULL, accept_main, h) != 0) {
+            snprintf(err, errlen, "[hsm] cannot start the accept thread");
+            goto fail;
+        }
+        *out = h;
+        return CF_OK;
+    }
+    snprintf(h->path, sizeof h->path, "%s", l->path);
     struct sockaddr_un sa = { .sun_family = AF_UNIX };
     snprintf(sa.sun_path, sizeof sa.sun_path, "%s", l->path);
     struct stat st;
@@ -736,7 +875,8 @@ void cofferd_hsm_stop(cofferd_hsm *h)
     (void)k;
     pthread_join(h->acceptor, NULL);
     close(h->lfd);
-    unlink(h->path);
+    if (h->path[0])
+        unlink(h->path);
     pthread_mutex_lock(&h->mu);
     for (hsm_thread *t = h->conns; t; t = t->next)
         if (t->fd >= 0)
@@ -750,5 +890,6 @@ void cofferd_hsm_stop(cofferd_hsm *h)
     close(h->wake[0]);
     close(h->wake[1]);
     pthread_mutex_destroy(&h->mu);
+    cf_tls_ctx_free(h->tls);
     free(h);
 }

@@ -14,6 +14,10 @@ typedef struct cofferd_hsm cofferd_hsm;
 /* Binds l (a Unix socket: a stale socket file at the path is replaced), chmods it to mode and
  * starts the accept thread. err gets one sentence on failure. */
 cf_err cofferd_hsm_start(const cf_listen *l, unsigned mode, cofferd_hsm **out, char *err, size_t errlen);
+/* Starts the service of cfg's [hsm] section: a Unix socket as above, or tls:HOST:PORT (TLS 1.3,
+ * a client certificate signed by [hsm] client_ca required; the handshake runs on the connection's
+ * thread, 10 s at most). */
+cf_err cofferd_hsm_start_config(const cf_config *cfg, cofferd_hsm **out, char *err, size_t errlen);
 /* Closes the listener, ends every connection (their sessions are closed), joins the threads,
  * removes the socket file and frees. NULL is a no-op. */
 void cofferd_hsm_stop(cofferd_hsm *h);

@@ -15,6 +15,7 @@
 #include "base/secmem.h"
 #include "base/version.h"
 #include "daemon/daemon.h"
+#include "daemon/audit.h"
 #include "daemon/hsm_server.h"
 #include "hsm/hsm.h"
 
@@ -92,7 +93,7 @@ int main(int argc, char **argv)
     bool hsm_on = cfg.hsm_listen.kind != CF_LISTEN_NONE;
     if (cfg.n_tpm == 0 && !hsm_on) {
         cf_error("nothing to serve: add a [tpm.NAME] section with mssim = HOST:PORT and/or "
-                 "swtpm = HOST:PORT, or an [hsm] section with listen = unix:PATH (see cofferd --help)");
+                 "swtpm = HOST:PORT, or an [hsm] section with listen = unix:PATH or tls:HOST:PORT (see cofferd --help)");
         return 1;
     }
 
@@ -128,11 +129,19 @@ int main(int argc, char **argv)
             goto out;
         }
         hsm_up = true;
-        if (cofferd_hsm_start(&cfg.hsm_listen, cfg.hsm_socket_mode, &hsm, err, sizeof err) != CF_OK) {
+        if (cofferd_audit_start(&cfg, store, err, sizeof err) != CF_OK) {
+            cf_error("audit log: %s", err);
+            goto out;
+        }
+        if (cofferd_hsm_start_config(&cfg, &hsm, err, sizeof err) != CF_OK) {
             cf_error("%s", err);
             goto out;
         }
-        cf_info("hsm ready on unix:%s (mode %04o)", cfg.hsm_listen.path, (unsigned)cfg.hsm_socket_mode);
+        if (cfg.hsm_listen.kind == CF_LISTEN_TLS)
+            cf_info("hsm ready on tls:%s:%u (TLS 1.3, client certificates of %s)", cfg.hsm_listen.host,
+                    (unsigned)cfg.hsm_listen.port, cfg.hsm_client_ca);
+        else
+            cf_info("hsm ready on unix:%s (mode %04o)", cfg.hsm_listen.path, (unsigned)cfg.hsm_socket_mode);
     }
     if (cfg.n_tpm == 0)
         goto wait;
@@ -194,6 +203,7 @@ wait:;
 out:
     cofferd_server_free(server); /* listeners closed, connections ended, threads joined */
     cofferd_hsm_stop(hsm);       /* the same for the HSM service; its sessions are closed */
+    cofferd_audit_stop();        /* no connection left to report events */
     if (hsm_up)
         hsm_finalize();
     for (size_t i = 0; i < n_started; i++)

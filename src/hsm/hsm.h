@@ -131,3 +131,41 @@ cf_err hsm_derive_key(CK_SESSION_HANDLE s, const CK_MECHANISM *m, CK_OBJECT_HAND
 
 /* ---- random ---------------------------------------------------------------------------------- */
 cf_err hsm_generate_random(CK_SESSION_HANDLE s, uint8_t *out, size_t len);
+
+/* ---- audit hook (issue 4 item 5) ------------------------------------------------------------ */
+/* Security-relevant events, reported to one hook installed by the embedder (cofferd appends them
+ * to its chained audit log; the embedded module installs none). The hook is called outside the
+ * engine lock, from the thread that made the call, after the outcome is known; an event never
+ * carries a PIN or key material. Events of calls that fail before naming a valid session or slot
+ * are not reported. */
+typedef enum {
+    HSM_AUDIT_TOKEN_INIT = 0,  /* C_InitToken (slot; result) */
+    HSM_AUDIT_LOGIN,           /* C_Login (user type; result: OK, PIN_INCORRECT, PIN_LOCKED...) */
+    HSM_AUDIT_PIN_CHANGE,      /* C_InitPIN / C_SetPIN (user type whose PIN changed) */
+    HSM_AUDIT_PIN_LOCKED,      /* a failed login left the PIN with no tries (user type) */
+    HSM_AUDIT_KEYGEN,          /* C_GenerateKey / C_GenerateKeyPair (object: the private/secret key) */
+    HSM_AUDIT_CREATE,          /* C_CreateObject / C_CopyObject (import) */
+    HSM_AUDIT_UNWRAP,          /* C_UnwrapKey */
+    HSM_AUDIT_DESTROY,         /* C_DestroyObject */
+    HSM_AUDIT_SET_ATTRIBUTE,   /* C_SetAttributeValue */
+    HSM_AUDIT_KEY_USE,         /* C_SignInit / C_DecryptInit with a private or secret key */
+    HSM_AUDIT__COUNT
+} hsm_audit_type;
+
+typedef struct {
+    int64_t time;              /* seconds since the epoch */
+    uint64_t app;              /* application id (cofferd: the connection; 0 in-process) */
+    uint64_t slot;             /* token slot id (0 when unknown) */
+    int64_t object;            /* store id of a token object; 0: none or a session object */
+    char label[65];            /* the object's CKA_LABEL (truncated, NUL-terminated) or "" */
+    hsm_audit_type type;
+    CK_USER_TYPE user;         /* LOGIN / PIN_CHANGE / PIN_LOCKED; else CK_UNAVAILABLE_INFORMATION */
+    CK_ULONG op;               /* KEY_USE: hsm_op_kind; else 0 */
+    cf_err result;
+} hsm_audit_event;
+
+typedef void (*hsm_audit_fn)(void *ctx, const hsm_audit_event *e);
+/* Installs (or with NULL removes) the hook. Set it before serving calls. */
+void hsm_set_audit(hsm_audit_fn fn, void *ctx);
+/* "token_init", "login", ... (stable: stored in the audit log). */
+const char *hsm_audit_type_name(hsm_audit_type t);

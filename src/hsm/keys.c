@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "base/secmem.h"
+#include "hsm/audit_int.h"
 #include "hsm/internal.h"
 
 cf_err hsm_check_key_use(const hsm_object *o, const hsm_mech *m, CK_ATTRIBUTE_TYPE usage, bool private_side);
@@ -25,7 +26,7 @@ static cf_err add_object(hsm_session *s, hsm_attrs *a, CK_OBJECT_HANDLE *out)
     return hsm_object_add(s, o, out);
 }
 
-cf_err hsm_generate_key(CK_SESSION_HANDLE h, const CK_MECHANISM *m, const CK_ATTRIBUTE *t, CK_ULONG n,
+static cf_err hsm_generate_key_impl(CK_SESSION_HANDLE h, const CK_MECHANISM *m, const CK_ATTRIBUTE *t, CK_ULONG n,
                         CK_OBJECT_HANDLE *out)
 {
     CF_ENSURE(g.initialized, CF_E_NOT_INITIALIZED);
@@ -56,7 +57,7 @@ out:
     return rv;
 }
 
-cf_err hsm_generate_key_pair(CK_SESSION_HANDLE h, const CK_MECHANISM *m, const CK_ATTRIBUTE *pub, CK_ULONG npub,
+static cf_err hsm_generate_key_pair_impl(CK_SESSION_HANDLE h, const CK_MECHANISM *m, const CK_ATTRIBUTE *pub, CK_ULONG npub,
                              const CK_ATTRIBUTE *priv, CK_ULONG npriv, CK_OBJECT_HANDLE *pub_out,
                              CK_OBJECT_HANDLE *priv_out)
 {
@@ -282,7 +283,7 @@ out:
     return rv;
 }
 
-cf_err hsm_unwrap_key(CK_SESSION_HANDLE h, const CK_MECHANISM *m, CK_OBJECT_HANDLE uh, const uint8_t *wrapped,
+static cf_err hsm_unwrap_key_impl(CK_SESSION_HANDLE h, const CK_MECHANISM *m, CK_OBJECT_HANDLE uh, const uint8_t *wrapped,
                       size_t wrapped_len, const CK_ATTRIBUTE *t, CK_ULONG n, CK_OBJECT_HANDLE *out)
 {
     CF_ENSURE(g.initialized, CF_E_NOT_INITIALIZED);
@@ -361,4 +362,31 @@ cf_err hsm_generate_random(CK_SESSION_HANDLE h, uint8_t *out, size_t len)
     pthread_rwlock_unlock(&g.lock);
     CF_ENSURE(ok, CF_E_SESSION_HANDLE_INVALID);
     return len ? cf_random(out, len) : CF_OK;
+}
+
+/* ---- audited entry points (audit.c) ------------------------------------------------------- */
+
+cf_err hsm_generate_key(CK_SESSION_HANDLE h, const CK_MECHANISM *m, const CK_ATTRIBUTE *t, CK_ULONG n,
+                        CK_OBJECT_HANDLE *out)
+{
+    cf_err rv = hsm_generate_key_impl(h, m, t, n, out);
+    hsm_audit_session(HSM_AUDIT_KEYGEN, h, rv == CF_OK ? *out : 0, rv);
+    return rv;
+}
+
+cf_err hsm_generate_key_pair(CK_SESSION_HANDLE h, const CK_MECHANISM *m, const CK_ATTRIBUTE *pub, CK_ULONG npub,
+                             const CK_ATTRIBUTE *priv, CK_ULONG npriv, CK_OBJECT_HANDLE *pub_out,
+                             CK_OBJECT_HANDLE *priv_out)
+{
+    cf_err rv = hsm_generate_key_pair_impl(h, m, pub, npub, priv, npriv, pub_out, priv_out);
+    hsm_audit_session(HSM_AUDIT_KEYGEN, h, rv == CF_OK ? *priv_out : 0, rv);
+    return rv;
+}
+
+cf_err hsm_unwrap_key(CK_SESSION_HANDLE h, const CK_MECHANISM *m, CK_OBJECT_HANDLE uh, const uint8_t *wrapped,
+                      size_t wrapped_len, const CK_ATTRIBUTE *t, CK_ULONG n, CK_OBJECT_HANDLE *out)
+{
+    cf_err rv = hsm_unwrap_key_impl(h, m, uh, wrapped, wrapped_len, t, n, out);
+    hsm_audit_session(HSM_AUDIT_UNWRAP, h, rv == CF_OK ? *out : 0, rv);
+    return rv;
 }

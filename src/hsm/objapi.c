@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "base/secmem.h"
+#include "hsm/audit_int.h"
 #include "hsm/internal.h"
 
 bool hsm_attr_so_only_true(CK_ATTRIBUTE_TYPE type);
@@ -43,7 +44,7 @@ static cf_err check_key_material(hsm_attrs *a)
     return rv;
 }
 
-cf_err hsm_create_object(CK_SESSION_HANDLE h, const CK_ATTRIBUTE *tmpl, CK_ULONG n, CK_OBJECT_HANDLE *out)
+static cf_err hsm_create_object_impl(CK_SESSION_HANDLE h, const CK_ATTRIBUTE *tmpl, CK_ULONG n, CK_OBJECT_HANDLE *out)
 {
     CF_ENSURE(g.initialized, CF_E_NOT_INITIALIZED);
     hsm_attrs a = { 0 };
@@ -66,7 +67,7 @@ out:
     return rv;
 }
 
-cf_err hsm_copy_object(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE src, const CK_ATTRIBUTE *tmpl, CK_ULONG n,
+static cf_err hsm_copy_object_impl(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE src, const CK_ATTRIBUTE *tmpl, CK_ULONG n,
                        CK_OBJECT_HANDLE *out)
 {
     CF_ENSURE(g.initialized, CF_E_NOT_INITIALIZED);
@@ -110,7 +111,7 @@ out:
     return rv;
 }
 
-cf_err hsm_destroy_object(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE oh)
+static cf_err hsm_destroy_object_impl(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE oh)
 {
     CF_ENSURE(g.initialized, CF_E_NOT_INITIALIZED);
     pthread_rwlock_wrlock(&g.lock);
@@ -208,7 +209,7 @@ out:
     return rv;
 }
 
-cf_err hsm_set_attribute_value(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE oh, const CK_ATTRIBUTE *t, CK_ULONG n)
+static cf_err hsm_set_attribute_value_impl(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE oh, const CK_ATTRIBUTE *t, CK_ULONG n)
 {
     CF_ENSURE(g.initialized, CF_E_NOT_INITIALIZED);
     hsm_attrs ch = { 0 };
@@ -254,5 +255,39 @@ cf_err hsm_set_attribute_value(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE oh, const C
 out:
     pthread_rwlock_unlock(&g.lock);
     hsm_attrs_free(&ch);
+    return rv;
+}
+
+/* ---- audited entry points (audit.c) ------------------------------------------------------- */
+
+cf_err hsm_create_object(CK_SESSION_HANDLE h, const CK_ATTRIBUTE *tmpl, CK_ULONG n, CK_OBJECT_HANDLE *out)
+{
+    cf_err rv = hsm_create_object_impl(h, tmpl, n, out);
+    hsm_audit_session(HSM_AUDIT_CREATE, h, rv == CF_OK ? *out : 0, rv);
+    return rv;
+}
+
+cf_err hsm_copy_object(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE src, const CK_ATTRIBUTE *tmpl, CK_ULONG n,
+                       CK_OBJECT_HANDLE *out)
+{
+    cf_err rv = hsm_copy_object_impl(h, src, tmpl, n, out);
+    hsm_audit_session(HSM_AUDIT_CREATE, h, rv == CF_OK ? *out : 0, rv);
+    return rv;
+}
+
+cf_err hsm_destroy_object(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE oh)
+{
+    hsm_audit_event e;
+    bool on = hsm_audit_prepare(&e, HSM_AUDIT_DESTROY, h, oh);   /* before: the object goes */
+    cf_err rv = hsm_destroy_object_impl(h, oh);
+    if (on)
+        hsm_audit_emit(&e, rv);
+    return rv;
+}
+
+cf_err hsm_set_attribute_value(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE oh, const CK_ATTRIBUTE *t, CK_ULONG n)
+{
+    cf_err rv = hsm_set_attribute_value_impl(h, oh, t, n);
+    hsm_audit_session(HSM_AUDIT_SET_ATTRIBUTE, h, oh, rv);
     return rv;
 }

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "base/secmem.h"
+#include "hsm/audit_int.h"
 #include "hsm/internal.h"
 
 static const CK_FLAGS kind_flag[HSM_OP__COUNT] = {
@@ -112,7 +113,7 @@ cf_err hsm_key_snapshot(const uint8_t *dk, hsm_object *o, hsm_key *k)
     return hsm_object_pkey(dk, o, &k->pkey);
 }
 
-cf_err hsm_op_init(CK_SESSION_HANDLE h, hsm_op_kind kind, const CK_MECHANISM *m, CK_OBJECT_HANDLE keyh)
+static cf_err hsm_op_init_impl(CK_SESSION_HANDLE h, hsm_op_kind kind, const CK_MECHANISM *m, CK_OBJECT_HANDLE keyh)
 {
     CF_ENSURE(g.initialized, CF_E_NOT_INITIALIZED);
     CF_ENSURE(kind < HSM_OP__COUNT, CF_E_ARGS);
@@ -485,5 +486,27 @@ cf_err hsm_digest_key(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE keyh)
 out:
     pthread_rwlock_unlock(&g.lock);
     hsm_key_release(&key);
+    return rv;
+}
+
+/* ---- audited entry point (audit.c): private-key operations, one event per SignInit/DecryptInit */
+
+cf_err hsm_op_init(CK_SESSION_HANDLE h, hsm_op_kind kind, const CK_MECHANISM *m, CK_OBJECT_HANDLE keyh)
+{
+    cf_err rv = hsm_op_init_impl(h, kind, m, keyh);
+    if ((kind == HSM_OP_SIGN || kind == HSM_OP_DECRYPT) && hsm_audit_on()) {
+        hsm_audit_event e;
+        bool key = false;
+        if (hsm_audit_prepare(&e, HSM_AUDIT_KEY_USE, h, keyh)) {
+            pthread_rwlock_rdlock(&g.lock);
+            hsm_object *o = hsm_map_get(&g.objects, keyh);
+            key = o && (o->cls == CKO_PRIVATE_KEY || o->cls == CKO_SECRET_KEY);
+            pthread_rwlock_unlock(&g.lock);
+        }
+        if (key) {
+            e.op = kind;
+            hsm_audit_emit(&e, rv);
+        }
+    }
     return rv;
 }

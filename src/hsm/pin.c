@@ -15,6 +15,7 @@
 #include <string.h>
 #include "base/log.h"
 #include "base/secmem.h"
+#include "hsm/audit_int.h"
 #include "hsm/internal.h"
 
 
@@ -83,6 +84,9 @@ static cf_err open_record(cf_pin_who who, const cf_pin_record *r, const uint8_t 
     return CF_OK;
 }
 
+/* Set by verify_slot_pin when this thread's failed attempt locked the PIN (audit). */
+static _Thread_local bool pin_just_locked;
+
 /* Verifies a PIN against the store's current record for the slot, counting the outcome. Must be
  * called WITHOUT g.lock (PBKDF2 is slow on purpose). */
 static cf_err verify_slot_pin(uint64_t slot, cf_pin_who who, const uint8_t *pin, size_t len, uint8_t **dk)
@@ -102,6 +106,7 @@ static cf_err verify_slot_pin(uint64_t slot, cf_pin_who who, const uint8_t *pin,
             cf_warn("the %s PIN of slot %llu is now locked after %u failed attempts",
                     who == CF_PIN_SO ? "SO" : "user", (unsigned long long)slot, fails);
             rv = CF_E_PIN_LOCKED;
+            pin_just_locked = true;
         }
     } else if (rv == CF_OK && rec.fails[who]) {
         uint32_t fails;
@@ -123,7 +128,7 @@ static void refresh_locked(void)
     (void)hsm_tokens_refresh();
 }
 
-cf_err hsm_login(CK_SESSION_HANDLE h, CK_USER_TYPE user, const uint8_t *pin, size_t pinlen)
+static cf_err hsm_login_impl(CK_SESSION_HANDLE h, CK_USER_TYPE user, const uint8_t *pin, size_t pinlen)
 {
     CF_ENSURE(g.initialized, CF_E_NOT_INITIALIZED);
     CF_ENSURE(user == CKU_SO || user == CKU_USER || user == CKU_CONTEXT_SPECIFIC, CF_E_USER_TYPE_INVALID);
@@ -208,7 +213,7 @@ cf_err hsm_logout(CK_SESSION_HANDLE h)
     return rv;
 }
 
-cf_err hsm_init_pin(CK_SESSION_HANDLE h, const uint8_t *pin, size_t pinlen)
+static cf_err hsm_init_pin_impl(CK_SESSION_HANDLE h, const uint8_t *pin, size_t pinlen)
 {
     CF_ENSURE(g.initialized, CF_E_NOT_INITIALIZED);
     CF_TRY(hsm_pin_check_len(pinlen));
@@ -229,7 +234,7 @@ out:
     return rv;
 }
 
-cf_err hsm_set_pin(CK_SESSION_HANDLE h, const uint8_t *old, size_t oldlen, const uint8_t *pin, size_t pinlen)
+static cf_err hsm_set_pin_impl(CK_SESSION_HANDLE h, const uint8_t *old, size_t oldlen, const uint8_t *pin, size_t pinlen)
 {
     CF_ENSURE(g.initialized, CF_E_NOT_INITIALIZED);
     pthread_rwlock_rdlock(&g.lock);
@@ -264,7 +269,7 @@ cf_err hsm_set_pin(CK_SESSION_HANDLE h, const uint8_t *old, size_t oldlen, const
     return rv;
 }
 
-cf_err hsm_init_token(CK_SLOT_ID slot, const uint8_t *so_pin, size_t pinlen, const uint8_t *label)
+static cf_err hsm_init_token_impl(CK_SLOT_ID slot, const uint8_t *so_pin, size_t pinlen, const uint8_t *label)
 {
     CF_ENSURE(g.initialized, CF_E_NOT_INITIALIZED);
     CF_TRY(hsm_sync_if_changed());
@@ -341,5 +346,85 @@ cf_err hsm_delete_token(CK_SLOT_ID slot, const uint8_t *so_pin, size_t pinlen)
     if (rv == CF_OK)
         rv = hsm_tokens_refresh();
     pthread_rwlock_unlock(&g.lock);
+    return rv;
+}
+
+/* ---- audited entry points (audit.c) ------------------------------------------------------- */
+
+cf_err hsm_login(CK_SESSION_HANDLE h, CK_USER_TYPE user, const uint8_t *pin, size_t pinlen)
+{
+    pin_just_locked = false;
+    cf_err rv = hsm_login_impl(h, user, pin, pinlen);
+    hsm_audit_event e;
+    if (user != CKU_CONTEXT_SPECIFIC && hsm_audit_prepare(&e, HSM_AUDIT_LOGIN, h, 0)) {
+        e.user = user;
+        hsm_audit_event locked_ev = e;
+        hsm_audit_emit(&e, rv);
+        if (pin_just_locked) {
+            locked_ev.type = HSM_AUDIT_PIN_LOCKED;
+            hsm_audit_emit(&locked_ev, rv);
+        }
+    }
+    return rv;
+}
+
+cf_err hsm_init_pin(CK_SESSION_HANDLE h, const uint8_t *pin, size_t pinlen)
+{
+    cf_err rv = hsm_init_pin_impl(h, pin, pinlen);
+    hsm_audit_event e;
+    if (hsm_audit_prepare(&e, HSM_AUDIT_PIN_CHANGE, h, 0)) {
+        e.user = CKU_USER;
+        hsm_audit_emit(&e, rv);
+    }
+    return rv;
+}
+
+cf_err hsm_set_pin(CK_SESSION_HANDLE h, const uint8_t *old, size_t oldlen, const uint8_t *pin, size_t pinlen)
+{
+    hsm_audit_event e;
+    bool on = hsm_audit_prepare(&e, HSM_AUDIT_PIN_CHANGE, h, 0);
+    CK_USER_TYPE who = CKU_USER;
+    if (on) {
+        pthread_rwlock_rdlock(&g.lock);
+        hsm_session *s = hsm_session_get(h);
+        if (s && hsm_token_get(s->slot) && hsm_session_login(s) == CKU_SO)
+            who = CKU_SO;
+        pthread_rwlock_unlock(&g.lock);
+    }
+    pin_just_locked = false;
+    cf_err rv = hsm_set_pin_impl(h, old, oldlen, pin, pinlen);
+    if (on) {
+        e.user = who;
+        hsm_audit_event locked_ev = e;
+        hsm_audit_emit(&e, rv);
+        if (pin_just_locked) {
+            locked_ev.type = HSM_AUDIT_PIN_LOCKED;
+            hsm_audit_emit(&locked_ev, rv);
+        }
+    }
+    return rv;
+}
+
+cf_err hsm_init_token(CK_SLOT_ID slot, const uint8_t *so_pin, size_t pinlen, const uint8_t *label)
+{
+    pin_just_locked = false;
+    cf_err rv = hsm_init_token_impl(slot, so_pin, pinlen, label);
+    if (hsm_audit_on() && rv != CF_E_NOT_INITIALIZED && rv != CF_E_SLOT_ID_INVALID) {
+        hsm_audit_event e;
+        memset(&e, 0, sizeof e);
+        e.type = HSM_AUDIT_TOKEN_INIT;
+        e.slot = slot;
+        e.user = CKU_SO;
+        size_t l = 32;
+        while (l > 0 && (label[l - 1] == ' ' || label[l - 1] == 0))
+            l--;
+        memcpy(e.label, label, l);
+        hsm_audit_event locked_ev = e;
+        hsm_audit_emit(&e, rv);
+        if (pin_just_locked) {
+            locked_ev.type = HSM_AUDIT_PIN_LOCKED;
+            hsm_audit_emit(&locked_ev, rv);
+        }
+    }
     return rv;
 }

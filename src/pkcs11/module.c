@@ -71,8 +71,13 @@ static const p11_backend *choose_backend(void)
         return NULL;
     char err[512];
     const p11_backend *b = &p11_backend_local;
-    if (cf_config_load(c, err, sizeof err) == CF_OK && c->client_server.kind == CF_LISTEN_UNIX) {
+    bool loaded = cf_config_load(c, err, sizeof err) == CF_OK;
+    if (loaded && c->client_server.kind == CF_LISTEN_UNIX) {
         rpc_client_set_server(c->client_server.path);
+        b = &p11_backend_remote;
+    } else if (loaded && c->client_server.kind == CF_LISTEN_TLS) {
+        rpc_client_set_tls_server(c->client_server.host, c->client_server.port, c->client_cert, c->client_key,
+                                  c->client_ca);
         b = &p11_backend_remote;
     }
     free(c);

@@ -11,6 +11,9 @@
  * returns. */
 #include "rpc/client.h"
 #include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,11 +22,19 @@
 #include <sys/un.h>
 #include <unistd.h>
 #include "base/secmem.h"
+#include "crypto/crypto.h"
 #include "rpc/rpc.h"
 
 static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
-static char g_path[sizeof ((struct sockaddr_un *)0)->sun_path];
+static char g_path[300];          /* the socket path, or "tls:HOST:PORT" (for messages) */
 static int g_fd = -1;            /* under g_mu */
+/* TLS (`[client] server = tls:HOST:PORT`): host and port, the PEM paths, the context (made at the
+ * first connection) and the connection over g_fd; g_tls_on false: a Unix socket. Under g_mu. */
+static bool g_tls_on;
+static char g_tls_host[256], g_tls_port[8];
+static char g_tls_cert[4096], g_tls_key[4096], g_tls_ca[4096];
+static cf_tls_ctx *g_tls_ctx;
+static cf_tls *g_tls;
 static bool g_lost;              /* under g_mu: a connection dropped; session calls fail until a slot call reconnects */
 static uint32_t g_next_id = 1;   /* under g_mu */
 static char g_last_msg[512];     /* under g_mu: the last sentence printed, not repeated */
@@ -48,14 +59,36 @@ void rpc_client_set_server(const char *path)
 {
     pthread_mutex_lock(&g_mu);
     snprintf(g_path, sizeof g_path, "%s", path);
+    g_tls_on = false;
     pthread_mutex_unlock(&g_mu);
+}
+
+void rpc_client_set_tls_server(const char *host, unsigned port, const char *cert, const char *key, const char *ca)
+{
+    pthread_mutex_lock(&g_mu);
+    snprintf(g_path, sizeof g_path, "tls:%.255s:%u", host, port);
+    snprintf(g_tls_host, sizeof g_tls_host, "%s", host);
+    snprintf(g_tls_port, sizeof g_tls_port, "%u", port);
+    snprintf(g_tls_cert, sizeof g_tls_cert, "%s", cert ? cert : "");
+    snprintf(g_tls_key, sizeof g_tls_key, "%s", key ? key : "");
+    snprintf(g_tls_ca, sizeof g_tls_ca, "%s", ca ? ca : "");
+    g_tls_on = true;
+    pthread_mutex_unlock(&g_mu);
+}
+
+/* Under g_mu: ends the connection (TLS state, then the socket). */
+static void close_conn(void)
+{
+    cf_tls_free(g_tls);
+    g_tls = NULL;
+    if (g_fd >= 0)
+        close(g_fd);
+    g_fd = -1;
 }
 
 static void drop(void)
 {
-    if (g_fd >= 0)
-        close(g_fd);
-    g_fd = -1;
+    close_conn();
     g_lost = true;
 }
 
@@ -78,9 +111,9 @@ cf_err rpc_client_initialize(char *err, size_t errlen)
 cf_err rpc_client_finalize(void)
 {
     pthread_mutex_lock(&g_mu);
-    if (g_fd >= 0)
-        close(g_fd);   /* the server closes this connection's sessions */
-    g_fd = -1;
+    close_conn();   /* the server closes this connection's sessions */
+    cf_tls_ctx_free(g_tls_ctx);
+    g_tls_ctx = NULL;
     g_lost = false;
     pthread_mutex_unlock(&g_mu);
     return CF_OK;
@@ -93,9 +126,7 @@ void rpc_client_forget_after_fork(void)
 {
     pthread_mutex_t fresh = PTHREAD_MUTEX_INITIALIZER;
     memcpy(&g_mu, &fresh, sizeof g_mu);
-    if (g_fd >= 0)
-        close(g_fd);
-    g_fd = -1;
+    close_conn();   /* no close_notify: the parent's TLS conversation goes on */
     g_lost = false;
 }
 
@@ -103,7 +134,7 @@ void rpc_client_forget_after_fork(void)
 static bool write_all(int fd, const uint8_t *p, size_t n)
 {
     while (n > 0) {
-        ssize_t k = send(fd, p, n, MSG_NOSIGNAL);
+        ssize_t k = g_tls ? cf_tls_write(g_tls, p, n) : send(fd, p, n, MSG_NOSIGNAL);
         if (k < 0 && errno == EINTR)
             continue;
         if (k <= 0)
@@ -117,7 +148,7 @@ static bool write_all(int fd, const uint8_t *p, size_t n)
 static bool read_all(int fd, uint8_t *p, size_t n)
 {
     while (n > 0) {
-        ssize_t k = recv(fd, p, n, 0);
+        ssize_t k = g_tls ? cf_tls_read(g_tls, p, n) : recv(fd, p, n, 0);
         if (k < 0 && errno == EINTR)
             continue;
         if (k <= 0)
@@ -187,28 +218,80 @@ static cf_err report_error_frame(const rpc_frame *f)
 
 /* Under g_mu: connects and shakes hands. DEVICE_REMOVED when nothing listens, DEVICE_ERROR when
  * the server refuses us (version, ABI) or does not speak the protocol. */
-static cf_err connect_locked(void)
+/* Under g_mu: a TCP connection to g_tls_host:g_tls_port with the TLS handshake on it (the
+ * server's certificate checked against [client] ca and the host name). */
+static cf_err connect_tls_locked(void)
 {
-    struct sockaddr_un a;
-    memset(&a, 0, sizeof a);
-    a.sun_family = AF_UNIX;
-    memcpy(a.sun_path, g_path, sizeof a.sun_path);
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0)
+    char err[512];
+    if (!g_tls_ctx && cf_tls_client_ctx_new(g_tls_cert, g_tls_key, g_tls_ca, &g_tls_ctx, err, sizeof err) != CF_OK) {
+        SAY("remote HSM at %.100s: [client] TLS settings: %.300s", g_path, err);
         return CF_E_DEVICE_ERROR;
-    if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
-        SAY("cannot reach the remote HSM at %.108s: %.200s", g_path, strerror(errno));
-        close(fd);
+    }
+    struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM }, *ai;
+    int g = getaddrinfo(g_tls_host, g_tls_port, &hints, &ai);
+    if (g != 0) {
+        SAY("cannot resolve the remote HSM host %.100s: %.200s", g_tls_host, gai_strerror(g));
         return CF_E_DEVICE_REMOVED;
     }
+    int fd = -1, e = 0;
+    for (struct addrinfo *a = ai; a && fd < 0; a = a->ai_next) {
+        fd = socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC, a->ai_protocol);
+        if (fd >= 0 && connect(fd, a->ai_addr, a->ai_addrlen) != 0) {
+            e = errno;
+            close(fd);
+            fd = -1;
+        }
+    }
+    freeaddrinfo(ai);
+    if (fd < 0) {
+        SAY("cannot reach the remote HSM at %.108s: %.200s", g_path, strerror(e ? e : EHOSTUNREACH));
+        return CF_E_DEVICE_REMOVED;
+    }
+    int one = 1;
+    (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    if (cf_tls_connect(g_tls_ctx, fd, g_tls_host, &g_tls, err, sizeof err) != CF_OK) {
+        SAY("remote HSM at %.100s: %.300s", g_path, err);
+        close(fd);
+        return CF_E_DEVICE_ERROR;
+    }
     g_fd = fd;
+    return CF_OK;
+}
+
+static cf_err connect_locked(void)
+{
+    if (g_tls_on) {
+        cf_err e = connect_tls_locked();
+        if (e != CF_OK)
+            return e;
+    } else {
+        struct sockaddr_un a;
+        memset(&a, 0, sizeof a);
+        a.sun_family = AF_UNIX;
+        snprintf(a.sun_path, sizeof a.sun_path, "%.107s", g_path);
+        int sfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (sfd < 0)
+            return CF_E_DEVICE_ERROR;
+        if (connect(sfd, (struct sockaddr *)&a, sizeof a) != 0) {
+            SAY("cannot reach the remote HSM at %.108s: %.200s", g_path, strerror(errno));
+            close(sfd);
+            return CF_E_DEVICE_REMOVED;
+        }
+        g_fd = sfd;
+    }
+    int fd = g_fd;
     uint8_t hb[64];
     cf_writer w = cf_writer_fixed(hb, sizeof hb);
     rpc_hello self = rpc_hello_self();
     cf_err rv = rpc_encode_hello(&w, RPC_HELLO, &self);
     if (rv != CF_OK || !write_all(fd, hb, w.len)) {
-        close(fd);
-        g_fd = -1;
+        if (rv == CF_OK && g_tls) {
+            SAY("the remote HSM at %s refused the connection: %s (is [client] cert signed by the server's "
+                "client_ca?)", g_path, cf_tls_last_error(g_tls) ? cf_tls_last_error(g_tls) : "it closed the TLS session");
+            close_conn();
+            return CF_E_DEVICE_ERROR;
+        }
+        close_conn();
         return rv != CF_OK ? CF_E_INTERNAL : CF_E_DEVICE_REMOVED;
     }
     frame_in in;
@@ -227,13 +310,16 @@ static cf_err connect_locked(void)
             rv = CF_E_DEVICE_ERROR;
         }
         frame_in_free(&in);
+    } else if (rv == CF_E_DEVICE_REMOVED && g_tls) {
+        SAY("the remote HSM at %s refused the connection: %s (is [client] cert signed by the server's "
+            "client_ca?)", g_path, cf_tls_last_error(g_tls) ? cf_tls_last_error(g_tls) : "it closed the TLS session");
+        rv = CF_E_DEVICE_ERROR;
     } else if (rv == CF_E_DEVICE_REMOVED) {
         SAY("the remote HSM at %s closed the connection during the handshake", g_path);
         rv = CF_E_DEVICE_ERROR;
     }
     if (rv != CF_OK) {
-        close(fd);
-        g_fd = -1;
+        close_conn();
         return rv;
     }
     g_next_id = 1;

@@ -16,6 +16,8 @@
 
 /* The socket path (from `[client] server = unix:PATH`); before rpc_client_initialize. */
 void rpc_client_set_server(const char *path);
+/* Or `[client] server = tls:HOST:PORT` with [client] cert/key (NULL or "": none) and ca. */
+void rpc_client_set_tls_server(const char *host, unsigned port, const char *cert, const char *key, const char *ca);
 cf_err rpc_client_initialize(char *err, size_t errlen);
 cf_err rpc_client_finalize(void);
 void rpc_client_forget_after_fork(void);

@@ -47,6 +47,17 @@ static const char *const migrations[] = {
     "  blob BLOB NOT NULL,"
     "  updated INTEGER NOT NULL);"
     "PRAGMA user_version = 2;",
+    /* 3: the audit log (audit.c): records chained by HMAC-SHA256 under cofferd's audit key. */
+    "CREATE TABLE audit("
+    "  seq INTEGER PRIMARY KEY,"
+    "  time INTEGER NOT NULL,"
+    "  token INTEGER NOT NULL,"
+    "  object INTEGER NOT NULL,"
+    "  event TEXT NOT NULL,"
+    "  detail TEXT NOT NULL,"
+    "  mac BLOB NOT NULL);"
+    "CREATE INDEX audit_time ON audit(time);"
+    "PRAGMA user_version = 3;",
 };
 #define SCHEMA_VERSION ((int64_t)(sizeof migrations / sizeof migrations[0]))
 

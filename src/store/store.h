@@ -128,3 +128,53 @@ cf_err cf_store_obj_find(cf_store *s, uint64_t slot, const uint8_t *ckid, size_t
 cf_err cf_store_tpm_get(cf_store *s, const char *name, uint8_t **blob, size_t *len);
 /* Replaces an instance's state blob in one transaction. */
 cf_err cf_store_tpm_put(cf_store *s, const char *name, const uint8_t *blob, size_t len);
+
+/* ---- audit log (issue 4 item 5) ---------------------------------------------------------------
+ * Table audit: one row per security event. Each record's mac is
+ *   HMAC-SHA256(key, prev_mac || encoding(record))
+ * where prev_mac is the mac of the record seq-1 (32 zero bytes for seq 1) and the encoding is
+ *   "coffer-audit-1" | u64 seq | i64 time | i64 token | i64 object | u32 len | event | u32 len | detail
+ * (integers big-endian). Editing, deleting or reordering a record breaks the chain from there on;
+ * cf_store_audit_verify names the first such record. Deleting records at the end of the log is
+ * not detectable from the log alone (compare the record count with an external copy). */
+#define CF_AUDIT_KEY_LEN 32
+#define CF_AUDIT_MAC_LEN 32
+
+typedef struct {
+    int64_t seq;              /* assigned by cf_store_audit_append */
+    int64_t time;             /* seconds since the epoch */
+    int64_t token;            /* slot id, 0: none */
+    int64_t object;           /* store id of the object, 0: none */
+    const char *event;        /* "login", "keygen", ... (hsm_audit_type_name) */
+    const char *detail;       /* free text, no secrets ("app=3 user=user result=OK label=x") */
+} cf_audit_record;
+
+/* Appends one record in one IMMEDIATE transaction (seq = last + 1, mac chained on the last
+ * record's). rec->seq is set. */
+cf_err cf_store_audit_append(cf_store *s, cf_audit_record *rec, const uint8_t key[CF_AUDIT_KEY_LEN]);
+
+typedef struct {
+    int64_t since, until;     /* time bounds, inclusive; 0: none */
+    int64_t token;            /* -1: any */
+    int64_t object;           /* -1: any */
+    const char *event;        /* NULL: any */
+} cf_audit_filter;
+/* Calls fn for each matching record in seq order (strings valid during the call only). fn
+ * returning non-OK stops with that status. */
+typedef cf_err (*cf_audit_read_fn)(void *ctx, const cf_audit_record *rec);
+cf_err cf_store_audit_read(cf_store *s, const cf_audit_filter *f, cf_audit_read_fn fn, void *ctx);
+
+typedef enum { CF_AUDIT_INTACT = 0, CF_AUDIT_CHANGED, CF_AUDIT_REMOVED, CF_AUDIT_REORDERED } cf_audit_state;
+typedef struct {
+    cf_audit_state state;
+    int64_t first_bad_seq;    /* the first record that does not verify (0 when intact) */
+    uint64_t records;         /* records read */
+} cf_audit_verdict;
+/* Verifies the whole chain. CF_OK with v->state telling the outcome; a record is
+ * REMOVED when its seq is not the previous one + 1 (first_bad_seq names the record after the
+ * gap), REORDERED when its mac verifies at another position, CHANGED otherwise. */
+cf_err cf_store_audit_verify(cf_store *s, const uint8_t key[CF_AUDIT_KEY_LEN], cf_audit_verdict *v);
+const char *cf_audit_state_name(cf_audit_state st);
+/* The audit key: HMAC-SHA256(master key, "coffer audit v1"). Only cofferd (and `coffer audit
+ * verify`, which reads the same master.key) can compute it. */
+cf_err cf_store_audit_key(const uint8_t master[32], uint8_t key[CF_AUDIT_KEY_LEN]);

@@ -582,7 +582,34 @@ static void hsm_config_keys(void **state)
     assert_int_equal(c.hsm_listen.kind, CF_LISTEN_UNIX);
     assert_string_equal(c.hsm_listen.path, "/etc/coffer/run/hsm.sock");
     assert_int_equal(c.hsm_socket_mode, 0660);
+    /* TLS: tls:HOST:PORT with cert, key, client_ca (paths relative to the file's folder) */
+    cf_config_defaults(&c);
+    assert_int_equal(cf_config_load_string(&c,
+        "[hsm]\nlisten = tls:0.0.0.0:7000\ncert = pki/server.pem\nkey = pki/server.key\nclient_ca = pki/ca.pem\n"
+        "[client]\nserver = tls:hsm.example:7000\ncert = pki/client.pem\nkey = /k/client.key\nca = pki/ca.pem\n",
+        "/etc/coffer/coffer.conf", err, sizeof err), CF_OK);
+    assert_int_equal(c.hsm_listen.kind, CF_LISTEN_TLS);
+    assert_string_equal(c.hsm_listen.host, "0.0.0.0");
+    assert_int_equal(c.hsm_listen.port, 7000);
+    assert_string_equal(c.hsm_cert, "/etc/coffer/pki/server.pem");
+    assert_string_equal(c.hsm_client_ca, "/etc/coffer/pki/ca.pem");
+    assert_int_equal(c.client_server.kind, CF_LISTEN_TLS);
+    assert_string_equal(c.client_server.host, "hsm.example");
+    assert_string_equal(c.client_key, "/k/client.key");
+    assert_string_equal(c.client_ca, "/etc/coffer/pki/ca.pem");
+    static const char *const bad_client[] = {
+        "[client]\nserver = tls:h:1\n",                                   /* no ca */
+        "[client]\nserver = tls:h:1\nca = a\ncert = c\n",                  /* cert without key */
+        "[client]\nserver = 127.0.0.1:5000\n",                             /* plaintext TCP */
+    };
+    for (size_t i = 0; i < sizeof bad_client / sizeof bad_client[0]; i++) {
+        cf_config_defaults(&c);
+        assert_int_equal(cf_config_load_string(&c, bad_client[i], "/etc/coffer/coffer.conf", err, sizeof err),
+                         CF_E_CONFIG);
+        assert_non_null(strstr(err, "[client]"));
+    }
     static const char *const bad[] = {
+        "[hsm]\nlisten = tls:h:1\ncert = c\nkey = k\n", /* no client_ca */
         "[hsm]\nlisten = 127.0.0.1:5000\n", "[hsm]\nlisten = tls:host:5000\n",
         "[hsm]\nsocket_mode = 0800\n", "[hsm]\nsocket_mode = 01777\n", "[hsm]\nsocket_mode = \n",
         "[hsm]\nlisten = unix:a\nlisten = unix:b\n", "[hsm]\nport = 1\n",

@@ -11,6 +11,9 @@
 #                                 from $tmp/server-store, and the module runs in remote mode
 #                                 ([client] server = unix:$tmp/hsm.sock); at exit cofferd is stopped
 #                                 and the test fails if the client store dir $tmp/client-store exists.
+#   COFFER_INTEROP_MODE=remote-tls  the same over TLS 1.3 with client certificates: `coffer tls init`
+#                                 makes $tmp/pki, cofferd listens on tls:127.0.0.1:(a free port)
+#                                 and the client has [client] server = tls:..., cert, key, ca.
 #                                 Unset or "embedded": the module keeps its own store (the default).
 set -euo pipefail
 
@@ -70,8 +73,8 @@ setup() {
   COFFERD_PID=
   trap interop_cleanup EXIT
   case $MODE in
-    embedded|remote) ;;
-    *) fail "COFFER_INTEROP_MODE must be embedded or remote, not $MODE" ;;
+    embedded|remote|remote-tls) ;;
+    *) fail "COFFER_INTEROP_MODE must be embedded, remote or remote-tls, not $MODE" ;;
   esac
   [ "$MODE" = embedded ] || [ "$IMPL" = coffer ] || fail "COFFER_INTEROP_MODE=remote needs COFFER_INTEROP_IMPL=coffer"
   case $IMPL in
@@ -82,6 +85,11 @@ setup() {
       if [ "$MODE" = remote ]; then
         start_cofferd
         printf '[store]\ndir = %s/client-store\n[client]\nserver = unix:%s\n' "$tmp" "$SOCK" >"$COFFER_CONF"
+        STORE_DIR=$tmp/server-store
+      elif [ "$MODE" = remote-tls ]; then
+        start_cofferd
+        printf '[store]\ndir = %s/client-store\n[client]\nserver = tls:127.0.0.1:%s\ncert = pki/client.pem\nkey = pki/client.key\nca = pki/ca.pem\n' \
+          "$tmp" "$TLS_PORT" >"$COFFER_CONF"
         STORE_DIR=$tmp/server-store
       else
         printf '[store]\ndir = %s/store\n[token]\npbkdf2_iterations = 1000\n' "$tmp" >"$COFFER_CONF"
@@ -107,19 +115,35 @@ start_cofferd() {
   COFFERD=${COFFERD:-$COFFER_BUILD/src/cofferd}
   [ -x "$COFFERD" ] || fail "cofferd not found: $COFFERD (build first, or set COFFERD)"
   SOCK=$tmp/hsm.sock
-  printf '[store]\ndir = %s/server-store\n[token]\npbkdf2_iterations = 1000\n[hsm]\nlisten = unix:%s\n' \
-    "$tmp" "$SOCK" >"$tmp/server.conf"
+  if [ "$MODE" = remote-tls ]; then
+    local cli=${COFFER_BIN:-$COFFER_BUILD/src/coffer}
+    "$cli" tls init --dir "$tmp/pki" >/dev/null || fail "coffer tls init failed"
+    TLS_PORT=$("$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+    printf '[store]\ndir = %s/server-store\n[token]\npbkdf2_iterations = 1000\n[hsm]\nlisten = tls:127.0.0.1:%s\ncert = pki/server.pem\nkey = pki/server.key\nclient_ca = pki/ca.pem\n' \
+      "$tmp" "$TLS_PORT" >"$tmp/server.conf"
+  else
+    printf '[store]\ndir = %s/server-store\n[token]\npbkdf2_iterations = 1000\n[hsm]\nlisten = unix:%s\n' \
+      "$tmp" "$SOCK" >"$tmp/server.conf"
+  fi
   # The server reads only its own file (-c); the client's COFFER_CONF must not leak into it.
   env -u COFFER_CONF COFFER_LOG=info "$COFFERD" -c "$tmp/server.conf" >>"$tmp/cofferd.log" 2>&1 &
   COFFERD_PID=$!
-  local _
+  local _ up=
   for _ in $(seq 1 100); do
-    [ -S "$SOCK" ] && break
+    if [ "$MODE" = remote-tls ]; then
+      grep -q "hsm ready on tls:" "$tmp/cofferd.log" 2>/dev/null && { up=1; break; }
+    else
+      [ -S "$SOCK" ] && { up=1; break; }
+    fi
     kill -0 "$COFFERD_PID" 2>/dev/null || { wait "$COFFERD_PID" || true; COFFERD_PID=; fail "cofferd exited at start"; }
     sleep 0.1
   done
-  [ -S "$SOCK" ] || fail "cofferd did not create $SOCK within 10 s"
-  say "cofferd $COFFERD_PID serving the token on unix:$SOCK"
+  [ -n "$up" ] || fail "cofferd did not start listening within 10 s"
+  if [ "$MODE" = remote-tls ]; then
+    say "cofferd $COFFERD_PID serving the token on tls:127.0.0.1:$TLS_PORT"
+  else
+    say "cofferd $COFFERD_PID serving the token on unix:$SOCK"
+  fi
 }
 
 # interop_cleanup: the EXIT trap of setup. Remote mode: stops cofferd (TERM, wait), shows its log
@@ -131,7 +155,7 @@ interop_cleanup() {
     wait "$COFFERD_PID" 2>/dev/null || true
   fi
   COFFERD_PID=
-  if [ "$MODE" = remote ] && [ -n "${tmp:-}" ]; then
+  if [ "$MODE" != embedded ] && [ -n "${tmp:-}" ]; then
     if [ -e "$tmp/client-store" ]; then
       printf '[%s] FAIL: remote mode created the client store dir %s/client-store:\n' "$TEST_NAME" "$tmp" >&2
       find "$tmp/client-store" >&2 || true
