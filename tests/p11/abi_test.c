@@ -702,5 +702,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_list_lengths, setup_init, teardown_fini),
         cmocka_unit_test_setup_teardown(test_fork, setup_session, teardown_fini),
     };
+    if (getenv("CMOCKA_FILTER"))
+        cmocka_set_test_filter(getenv("CMOCKA_FILTER"));
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
