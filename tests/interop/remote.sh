@@ -13,22 +13,7 @@ M=${COFFER_MODULE:-$COFFER_BUILD/src/libcoffer-pkcs11.so}
 [ -f "$M" ] || fail "module not found: $M (build first, or set COFFER_MODULE)"
 [ -x "$COFFERD" ] || fail "cofferd not found: $COFFERD (build first, or set COFFERD)"
 
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/coffer-remote.XXXXXX")
-COFFERD_PID=
-cleanup() {
-  local rc=$?
-  if [ -n "$COFFERD_PID" ] && kill -0 "$COFFERD_PID" 2>/dev/null; then
-    kill -TERM "$COFFERD_PID" 2>/dev/null || true
-    wait "$COFFERD_PID" 2>/dev/null || true
-  fi
-  if [ $rc != 0 ] && [ -f "$tmp/cofferd.log" ]; then
-    echo "---- cofferd log (last 40 lines) ----" >&2
-    tail -n 40 "$tmp/cofferd.log" >&2
-  fi
-  rm -rf "$tmp"
-  return $rc
-}
-trap cleanup EXIT
+daemon_scratch remote
 
 SOCK=$tmp/hsm.sock
 export COFFER_CONF=$tmp/client.conf

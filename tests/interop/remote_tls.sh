@@ -16,22 +16,7 @@ CLI=${COFFER_BIN:-$COFFER_BUILD/src/coffer}
 [ -x "$COFFERD" ] || fail "cofferd not found: $COFFERD (build first, or set COFFERD)"
 [ -x "$CLI" ] || fail "coffer not found: $CLI (build first, or set COFFER_BIN)"
 
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/coffer-remote-tls.XXXXXX")
-COFFERD_PID=
-cleanup() {
-  local rc=$?
-  if [ -n "$COFFERD_PID" ] && kill -0 "$COFFERD_PID" 2>/dev/null; then
-    kill -TERM "$COFFERD_PID" 2>/dev/null || true
-    wait "$COFFERD_PID" 2>/dev/null || true
-  fi
-  if [ $rc != 0 ] && [ -f "$tmp/cofferd.log" ]; then
-    echo "---- cofferd log (last 40 lines) ----" >&2
-    tail -n 40 "$tmp/cofferd.log" >&2
-  fi
-  rm -rf "$tmp"
-  return $rc
-}
-trap cleanup EXIT
+daemon_scratch remote-tls
 
 say "coffer tls init"
 run_ok "make the PKI" "$CLI" tls init --dir "$tmp/pki"

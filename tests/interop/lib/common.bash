@@ -180,6 +180,27 @@ interop_cleanup() {
 
 # reference_lacks WHAT: true (and says so) when running against SoftHSM2, which lacks WHAT; the
 # step is then left out of the reference run. Against coffer this is always false: nothing skipped.
+# daemon_scratch NAME: for scripts that run their own cofferd: $tmp (removed at exit), COFFERD_PID
+# (stopped at exit), and the tail of $tmp/cofferd.log printed when the script fails.
+daemon_scratch() {
+  tmp=$(mktemp -d "${TMPDIR:-/tmp}/coffer-$1.XXXXXX")
+  COFFERD_PID=
+  trap daemon_scratch_cleanup EXIT
+}
+daemon_scratch_cleanup() {
+  local rc=$?
+  if [ -n "$COFFERD_PID" ] && kill -0 "$COFFERD_PID" 2>/dev/null; then
+    kill -TERM "$COFFERD_PID" 2>/dev/null || true
+    wait "$COFFERD_PID" 2>/dev/null || true
+  fi
+  if [ $rc != 0 ] && [ -f "$tmp/cofferd.log" ]; then
+    echo "---- cofferd log (last 40 lines) ----" >&2
+    tail -n 40 "$tmp/cofferd.log" >&2
+  fi
+  rm -rf "$tmp"
+  return $rc
+}
+
 reference_lacks() {
   [ "$IMPL" = softhsm ] || return 1
   say "note: SoftHSM2 lacks $*; step left out of the reference run"
