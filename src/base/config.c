@@ -9,7 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
-typedef enum { K_PATH, K_U32, K_LOGLEVEL, K_LISTEN, K_LISTEN_UNIX, K_SERVER, K_MODE } key_kind;
+typedef enum { K_PATH, K_U32, K_LOGLEVEL, K_LISTEN, K_LISTEN_UNIX, K_SERVER, K_SERVER_LIST, K_MODE, K_NAME } key_kind;
 
 typedef struct {
     const char *section, *name;
@@ -33,8 +33,12 @@ static const key_def keys[] = {
     { "tpm.*", "mssim", K_LISTEN, TOFF(mssim), 0, 0 },
     { "tpm.*", "swtpm", K_LISTEN_UNIX, TOFF(swtpm), 0, 0 },
     { "client", "server", K_SERVER, OFF(client_server), 0, 0 },
-    { "hsm", "listen", K_SERVER, OFF(hsm_listen), 0, 0 },
+    { "hsm", "listen", K_SERVER_LIST, OFF(hsm_listen), 0, CF_HSM_LISTEN_MAX },
     { "hsm", "socket_mode", K_MODE, OFF(hsm_socket_mode), 0, 0777 },
+    { "hsm", "socket_group", K_NAME, OFF(hsm_socket_group), 1, CF_GROUP_MAX - 1 },
+    { "hsm", "idle_timeout", K_U32, OFF(hsm_idle_timeout), 0, 7 * 86400 },
+    { "hsm", "max_connections", K_U32, OFF(hsm_max_connections), 1, 65536 },
+    { "hsm", "workers", K_U32, OFF(hsm_workers), 0, 256 },
     { "hsm", "cert", K_PATH, OFF(hsm_cert), 0, 0 },
     { "hsm", "key", K_PATH, OFF(hsm_key), 0, 0 },
     { "hsm", "client_ca", K_PATH, OFF(hsm_client_ca), 0, 0 },
@@ -156,6 +160,8 @@ void cf_config_defaults(cf_config *c)
     c->pbkdf2_iterations = 100000;
     c->log_level = -1;
     c->hsm_socket_mode = 0600;
+    c->hsm_idle_timeout = 3600;
+    c->hsm_max_connections = 1024;
 }
 
 typedef struct {
@@ -213,18 +219,28 @@ static int on_entry(void *user, const char *section, const char *name, const cha
         switch (k->kind) {
         case K_LISTEN:
         case K_LISTEN_UNIX:
-        case K_SERVER: {
+        case K_SERVER:
+        case K_SERVER_LIST: {
             cf_listen *l = (cf_listen *)dst;
             char problem[160];
-            if (l->kind != CF_LISTEN_NONE)
+            if (k->kind == K_SERVER_LIST) { /* the one list key: [hsm] listen */
+                size_t *n = &p->c->n_hsm_listen;
+                if (*n == k->max) {
+                    snprintf(problem, sizeof problem, "at most %u listen lines", (unsigned)k->max);
+                    return fail(p, section, name, problem);
+                }
+                l += (*n)++;
+            } else if (l->kind != CF_LISTEN_NONE) {
                 return fail(p, section, name, "set twice");
-            if (k->kind == K_SERVER && strncmp(value, "tls:", 4) == 0) {
+            }
+            bool server = k->kind == K_SERVER || k->kind == K_SERVER_LIST;
+            if (server && strncmp(value, "tls:", 4) == 0) {
                 if (cf_config_parse_listen(value + 4, false, p->dir, l, problem, sizeof problem) != CF_OK)
                     return fail(p, section, name, problem);
                 l->kind = CF_LISTEN_TLS;
                 return 1;
             }
-            if (k->kind == K_SERVER && strncmp(value, "unix:", 5) != 0)
+            if (server && strncmp(value, "unix:", 5) != 0)
                 return fail(p, section, name, "expected unix:PATH or tls:HOST:PORT (no plaintext TCP)");
             if (cf_config_parse_listen(value, k->kind != K_LISTEN, p->dir, l, problem, sizeof problem) != CF_OK)
                 return fail(p, section, name, problem);
@@ -249,6 +265,16 @@ static int on_entry(void *user, const char *section, const char *name, const cha
                 return fail(p, section, name, problem);
             }
             *(uint32_t *)dst = (uint32_t)v;
+            return 1;
+        }
+        case K_NAME: {
+            size_t n = strlen(value);
+            if (n < k->min || n > k->max || strspn(value, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") != n) {
+                char problem[96];
+                snprintf(problem, sizeof problem, "expected a name of %u..%u characters of A-Z a-z 0-9 _ . -", k->min, k->max);
+                return fail(p, section, name, problem);
+            }
+            memcpy(dst, value, n + 1);
             return 1;
         }
         case K_MODE: {
@@ -349,10 +375,20 @@ static cf_err finish(parse_ctx *p, int rc)
     if (check_endpoints(p))
         return CF_E_CONFIG;
     const cf_config *c = p->c;
-    if (c->hsm_listen.kind == CF_LISTEN_TLS && (!c->hsm_cert[0] || !c->hsm_key[0] || !c->hsm_client_ca[0])) {
-        snprintf(p->err, p->errlen, "%s: [hsm] listen = tls: needs cert, key and client_ca in [hsm] "
-                 "(`coffer tls init` makes a set)", p->name);
-        return CF_E_CONFIG;
+    for (size_t i = 0; i < c->n_hsm_listen; i++) {
+        if (c->hsm_listen[i].kind == CF_LISTEN_TLS && (!c->hsm_cert[0] || !c->hsm_key[0] || !c->hsm_client_ca[0])) {
+            snprintf(p->err, p->errlen, "%s: [hsm] listen = tls: needs cert, key and client_ca in [hsm] "
+                     "(`coffer tls init` makes a set)", p->name);
+            return CF_E_CONFIG;
+        }
+        for (size_t j = 0; j < i; j++)
+            if (c->hsm_listen[i].kind == c->hsm_listen[j].kind &&
+                (c->hsm_listen[i].kind == CF_LISTEN_UNIX ? strcmp(c->hsm_listen[i].path, c->hsm_listen[j].path) == 0
+                                                         : c->hsm_listen[i].port == c->hsm_listen[j].port &&
+                                                               strcmp(c->hsm_listen[i].host, c->hsm_listen[j].host) == 0)) {
+                snprintf(p->err, p->errlen, "%s: [hsm] listen: the same endpoint twice", p->name);
+                return CF_E_CONFIG;
+            }
     }
     if (c->client_server.kind == CF_LISTEN_TLS && !c->client_ca[0]) {
         snprintf(p->err, p->errlen, "%s: [client] server = tls: needs ca in [client] (the CA of the server's "

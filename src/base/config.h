@@ -17,6 +17,8 @@
 #define CF_TPM_NAME_MAX 64       /* NAME: 1..63 of [A-Za-z0-9_-] */
 #define CF_HOST_MAX 256
 #define CF_SOCK_PATH_MAX 108     /* sizeof sockaddr_un.sun_path, with the NUL */
+#define CF_HSM_LISTEN_MAX 8      /* [hsm] listen lines at most */
+#define CF_GROUP_MAX 64          /* a group name, with the NUL */
 
 /* TLS: tls:HOST:PORT of [hsm] listen / [client] server (TLS 1.3, mutual authentication; only
  * PORT is used). */
@@ -55,10 +57,15 @@ typedef struct {
      * certificate and key (both or neither) and the CA that signed the server's certificate
      * (required with tls:). "" when unset. */
     char client_cert[CF_PATH_MAX], client_key[CF_PATH_MAX], client_ca[CF_PATH_MAX];
-    /* [hsm] listen = unix:PATH | tls:HOST:PORT: cofferd serves the token engine there
-     * (docs/remote.md); NONE = off. A relative PATH is relative to the file's folder. */
-    cf_listen hsm_listen;
+    /* [hsm] listen = unix:PATH | tls:HOST:PORT, repeatable: cofferd serves the token engine on
+     * each (docs/remote.md); none = off. A relative PATH is relative to the file's folder. */
+    size_t n_hsm_listen;
+    cf_listen hsm_listen[CF_HSM_LISTEN_MAX];
     uint32_t hsm_socket_mode;     /* [hsm] socket_mode, octal (default 0600) */
+    char hsm_socket_group[CF_GROUP_MAX]; /* [hsm] socket_group: the Unix sockets' group ("" = the daemon's) */
+    uint32_t hsm_idle_timeout;    /* [hsm] idle_timeout, seconds without a request before a connection is closed (0 = never; default 3600) */
+    uint32_t hsm_max_connections; /* [hsm] max_connections (default 1024): more are refused with an ERROR frame */
+    uint32_t hsm_workers;         /* [hsm] workers: threads that run requests (0 = one per core, the default) */
     /* [hsm] cert, key, client_ca: required with tls: (the server's certificate and key, and the
      * CA whose client certificates are accepted). "" when unset. */
     char hsm_cert[CF_PATH_MAX], hsm_key[CF_PATH_MAX], hsm_client_ca[CF_PATH_MAX];

@@ -786,15 +786,15 @@ static cf_err start(const cf_listen *l, unsigned mode, cf_tls_ctx *tls, cofferd_
 cf_err cofferd_hsm_start_config(const cf_config *cfg, cofferd_hsm **out, char *err, size_t errlen)
 {
     *out = NULL;
-    if (cfg->hsm_listen.kind != CF_LISTEN_TLS)
-        return cofferd_hsm_start(&cfg->hsm_listen, cfg->hsm_socket_mode, out, err, errlen);
+    if (cfg->hsm_listen[0].kind != CF_LISTEN_TLS)
+        return cofferd_hsm_start(&cfg->hsm_listen[0], cfg->hsm_socket_mode, out, err, errlen);
     cf_tls_ctx *tls;
     char why[400];
     if (cf_tls_server_ctx_new(cfg->hsm_cert, cfg->hsm_key, cfg->hsm_client_ca, &tls, why, sizeof why) != CF_OK) {
         snprintf(err, errlen, "[hsm] TLS: %s", why);
         return CF_E_CONFIG;
     }
-    cf_err rv = start(&cfg->hsm_listen, 0, tls, out, err, errlen);
+    cf_err rv = start(&cfg->hsm_listen[0], 0, tls, out, err, errlen);
     if (rv != CF_OK)
         cf_tls_ctx_free(tls);
     return rv;

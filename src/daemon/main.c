@@ -90,7 +90,7 @@ int main(int argc, char **argv)
     cf_log_set_level(cfg.log_level >= 0 ? (cf_log_level)cfg.log_level : CF_LOG_INFO);
     cf_info("cofferd %s: configuration %s, store %s", COFFER_VERSION, cfg.source[0] ? cfg.source : "(built-in defaults)",
             cfg.store_dir);
-    bool hsm_on = cfg.hsm_listen.kind != CF_LISTEN_NONE;
+    bool hsm_on = cfg.n_hsm_listen > 0;
     if (cfg.n_tpm == 0 && !hsm_on) {
         cf_error("nothing to serve: add a [tpm.NAME] section with mssim = HOST:PORT and/or "
                  "swtpm = HOST:PORT, or an [hsm] section with listen = unix:PATH or tls:HOST:PORT (see cofferd --help)");
@@ -137,11 +137,11 @@ int main(int argc, char **argv)
             cf_error("%s", err);
             goto out;
         }
-        if (cfg.hsm_listen.kind == CF_LISTEN_TLS)
-            cf_info("hsm ready on tls:%s:%u (TLS 1.3, client certificates of %s)", cfg.hsm_listen.host,
-                    (unsigned)cfg.hsm_listen.port, cfg.hsm_client_ca);
+        if (cfg.hsm_listen[0].kind == CF_LISTEN_TLS)
+            cf_info("hsm ready on tls:%s:%u (TLS 1.3, client certificates of %s)", cfg.hsm_listen[0].host,
+                    (unsigned)cfg.hsm_listen[0].port, cfg.hsm_client_ca);
         else
-            cf_info("hsm ready on unix:%s (mode %04o)", cfg.hsm_listen.path, (unsigned)cfg.hsm_socket_mode);
+            cf_info("hsm ready on unix:%s (mode %04o)", cfg.hsm_listen[0].path, (unsigned)cfg.hsm_socket_mode);
     }
     if (cfg.n_tpm == 0)
         goto wait;

@@ -132,7 +132,10 @@ rpc_hello rpc_hello_self(void)
     const uint16_t one = 1;
     uint8_t first;
     memcpy(&first, &one, 1);
-    rpc_hello h = { RPC_VERSION_MAJOR, RPC_VERSION_MINOR, 0 };
+    rpc_hello h;
+    memset(&h, 0, sizeof h);
+    h.major = RPC_VERSION_MAJOR;
+    h.minor = RPC_VERSION_MINOR;
     if (first == 1)
         h.flags |= RPC_HELLO_LITTLE_ENDIAN;
     if (sizeof(CK_ULONG) == 8)
@@ -148,6 +151,8 @@ cf_err rpc_encode_hello(cf_writer *w, rpc_frame_type type, const rpc_hello *h)
     cf_put_u16(w, h->major);
     cf_put_u16(w, h->minor);
     cf_put_u32(w, h->flags);
+    if (h->has_token)
+        cf_put_bytes(w, h->token, RPC_APP_TOKEN_LEN);
     return rpc_frame_end(w, start, CF_OK);
 }
 
@@ -158,9 +163,17 @@ cf_err rpc_decode_hello(const rpc_frame *f, rpc_hello *out)
     r.off = 0;
     const uint8_t *magic;
     rpc_hello h;
+    memset(&h, 0, sizeof h);
     CF_ENSURE(cf_get_view(&r, &magic, 4) == CF_OK && memcmp(magic, RPC_MAGIC, 4) == 0, CF_E_FORMAT);
     CF_ENSURE(cf_get_u16(&r, &h.major) == CF_OK && cf_get_u16(&r, &h.minor) == CF_OK &&
-              cf_get_u32(&r, &h.flags) == CF_OK && cf_reader_done(&r), CF_E_FORMAT);
+              cf_get_u32(&r, &h.flags) == CF_OK, CF_E_FORMAT);
+    if (!cf_reader_done(&r)) { /* minor >= 1: the application token */
+        const uint8_t *t;
+        CF_ENSURE(cf_get_view(&r, &t, RPC_APP_TOKEN_LEN) == CF_OK, CF_E_FORMAT);
+        memcpy(h.token, t, RPC_APP_TOKEN_LEN);
+        h.has_token = true;
+    }
+    CF_ENSURE(cf_reader_done(&r), CF_E_FORMAT);
     *out = h;
     return CF_OK;
 }

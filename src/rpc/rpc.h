@@ -33,7 +33,7 @@
 /* ---- protocol constants ----------------------------------------------------------------------- */
 #define RPC_MAGIC "CFR1"
 #define RPC_VERSION_MAJOR 1
-#define RPC_VERSION_MINOR 0
+#define RPC_VERSION_MINOR 1   /* 1: the application token in HELLO / HELLO_OK */
 #define RPC_MAX_DATA (1024u * 1024)                    /* the largest byte string a call carries */
 #define RPC_MAX_FRAME (RPC_MAX_DATA + 64u * 1024)      /* largest value of a frame's length field */
 #define RPC_HEADER_LEN 9u                              /* u32 length, u8 type, u32 id */
@@ -215,16 +215,26 @@ cf_err rpc_frame_size(const uint8_t *p, size_t n, size_t *total) CF_WARN_UNUSED;
 cf_err rpc_frame_parse(cf_reader *r, rpc_frame *out) CF_WARN_UNUSED;
 
 /* ---- handshake --------------------------------------------------------------------------------- */
+/* The application token (docs/protocol.md, "Handshake"): HELLO_OK carries the token of the
+ * application the connection belongs to; a client opening a further connection (its pool) names
+ * that token in HELLO to join the same application (login state, sessions). A token the server no
+ * longer knows gets a new application and a new token: the client then knows its sessions are
+ * gone. A bearer secret: random, compared in constant time, never logged. */
+#define RPC_APP_TOKEN_LEN 16
+
 typedef struct {
     uint16_t major, minor;
     uint32_t flags;
+    bool has_token;                   /* HELLO: join; HELLO_OK: always (from minor 1) */
+    uint8_t token[RPC_APP_TOKEN_LEN];
 } rpc_hello;
 
-/* This build's HELLO: RPC_VERSION_* and its ABI flags. */
+/* This build's HELLO: RPC_VERSION_* and its ABI flags, no token. */
 rpc_hello rpc_hello_self(void);
 /* type is RPC_HELLO or RPC_HELLO_OK; id 0. */
 cf_err rpc_encode_hello(cf_writer *w, rpc_frame_type type, const rpc_hello *h) CF_WARN_UNUSED;
-/* f->type must be RPC_HELLO or RPC_HELLO_OK with id 0 (FORMAT otherwise, or on a wrong magic). */
+/* f->type must be RPC_HELLO or RPC_HELLO_OK with id 0 (FORMAT otherwise, or on a wrong magic).
+ * The token field is optional on the wire (a minor-0 peer sends none): has_token says. */
 cf_err rpc_decode_hello(const rpc_frame *f, rpc_hello *out) CF_WARN_UNUSED;
 /* Server side: whether to accept a client's HELLO. OK, or CF_E_NOT_SUPPORTED with a sentence for
  * the ERROR frame in msg ("protocol major version 2 not supported by this server (speaks 1)", or

@@ -576,21 +576,39 @@ static void hsm_config_keys(void **state)
     char err[512];
     cf_config_defaults(&c);
     assert_int_equal(c.hsm_socket_mode, 0600);
-    assert_int_equal(c.hsm_listen.kind, CF_LISTEN_NONE);
+    assert_int_equal(c.n_hsm_listen, 0);
     assert_int_equal(cf_config_load_string(&c, "[hsm]\nlisten = unix:run/hsm.sock\nsocket_mode = 0660\n",
                                            "/etc/coffer/coffer.conf", err, sizeof err), CF_OK);
-    assert_int_equal(c.hsm_listen.kind, CF_LISTEN_UNIX);
-    assert_string_equal(c.hsm_listen.path, "/etc/coffer/run/hsm.sock");
+    assert_int_equal(c.hsm_listen[0].kind, CF_LISTEN_UNIX);
+    assert_string_equal(c.hsm_listen[0].path, "/etc/coffer/run/hsm.sock");
     assert_int_equal(c.hsm_socket_mode, 0660);
+    assert_int_equal(c.n_hsm_listen, 1);
+    assert_int_equal(c.hsm_idle_timeout, 3600);
+    assert_int_equal(c.hsm_max_connections, 1024);
+    assert_int_equal(c.hsm_workers, 0);
+    /* listen is repeatable (a Unix socket and TLS together); the service knobs */
+    cf_config_defaults(&c);
+    assert_int_equal(cf_config_load_string(&c,
+        "[hsm]\nlisten = unix:/run/coffer/hsm.sock\nlisten = tls:*:7000\ncert = s.pem\nkey = s.key\n"
+        "client_ca = ca.pem\nsocket_group = coffer\nidle_timeout = 30\nmax_connections = 500\nworkers = 4\n",
+        "/etc/coffer/coffer.conf", err, sizeof err), CF_OK);
+    assert_int_equal(c.n_hsm_listen, 2);
+    assert_int_equal(c.hsm_listen[0].kind, CF_LISTEN_UNIX);
+    assert_int_equal(c.hsm_listen[1].kind, CF_LISTEN_TLS);
+    assert_int_equal(c.hsm_listen[1].port, 7000);
+    assert_string_equal(c.hsm_socket_group, "coffer");
+    assert_int_equal(c.hsm_idle_timeout, 30);
+    assert_int_equal(c.hsm_max_connections, 500);
+    assert_int_equal(c.hsm_workers, 4);
     /* TLS: tls:HOST:PORT with cert, key, client_ca (paths relative to the file's folder) */
     cf_config_defaults(&c);
     assert_int_equal(cf_config_load_string(&c,
         "[hsm]\nlisten = tls:0.0.0.0:7000\ncert = pki/server.pem\nkey = pki/server.key\nclient_ca = pki/ca.pem\n"
         "[client]\nserver = tls:hsm.example:7000\ncert = pki/client.pem\nkey = /k/client.key\nca = pki/ca.pem\n",
         "/etc/coffer/coffer.conf", err, sizeof err), CF_OK);
-    assert_int_equal(c.hsm_listen.kind, CF_LISTEN_TLS);
-    assert_string_equal(c.hsm_listen.host, "0.0.0.0");
-    assert_int_equal(c.hsm_listen.port, 7000);
+    assert_int_equal(c.hsm_listen[0].kind, CF_LISTEN_TLS);
+    assert_string_equal(c.hsm_listen[0].host, "0.0.0.0");
+    assert_int_equal(c.hsm_listen[0].port, 7000);
     assert_string_equal(c.hsm_cert, "/etc/coffer/pki/server.pem");
     assert_string_equal(c.hsm_client_ca, "/etc/coffer/pki/ca.pem");
     assert_int_equal(c.client_server.kind, CF_LISTEN_TLS);
@@ -612,7 +630,11 @@ static void hsm_config_keys(void **state)
         "[hsm]\nlisten = tls:h:1\ncert = c\nkey = k\n", /* no client_ca */
         "[hsm]\nlisten = 127.0.0.1:5000\n", "[hsm]\nlisten = tls:host:5000\n",
         "[hsm]\nsocket_mode = 0800\n", "[hsm]\nsocket_mode = 01777\n", "[hsm]\nsocket_mode = \n",
-        "[hsm]\nlisten = unix:a\nlisten = unix:b\n", "[hsm]\nport = 1\n",
+        "[hsm]\nlisten = unix:a\nlisten = unix:a\n", "[hsm]\nport = 1\n",
+        "[hsm]\nlisten = unix:1\nlisten = unix:2\nlisten = unix:3\nlisten = unix:4\nlisten = unix:5\n"
+        "listen = unix:6\nlisten = unix:7\nlisten = unix:8\nlisten = unix:9\n",
+        "[hsm]\nsocket_group = \n", "[hsm]\nsocket_group = a b\n", "[hsm]\nidle_timeout = -1\n",
+        "[hsm]\nmax_connections = 0\n", "[hsm]\nworkers = 1000\n",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         cf_config_defaults(&c);

@@ -417,7 +417,8 @@ static void test_handshake(void **state)
     char msg[160];
     rpc_hello self = rpc_hello_self();
     assert_int_equal(self.major, 1);
-    assert_int_equal(self.minor, 0);
+    assert_int_equal(self.minor, 1);
+    assert_false(self.has_token);
     if (sizeof(CK_ULONG) == 8)
         assert_true(self.flags & RPC_HELLO_ULONG64);
 
@@ -436,19 +437,19 @@ static void test_handshake(void **state)
     assert_int_equal(rpc_hello_accept(&got, msg, sizeof msg), CF_OK);
 
     /* a newer minor version and unknown feature flags are accepted */
-    rpc_hello newer = { 1, 7, self.flags | 0x100 };
+    rpc_hello newer = { 1, 7, self.flags | 0x100, false, { 0 } };
     assert_int_equal(rpc_hello_accept(&newer, msg, sizeof msg), CF_OK);
     assert_int_equal(rpc_hello_ok_accept(&newer, msg, sizeof msg), CF_OK);
 
     /* an unknown major version is refused with the sentence the ERROR frame carries */
-    rpc_hello v2 = { 2, 0, self.flags };
+    rpc_hello v2 = { 2, 0, self.flags, false, { 0 } };
     assert_int_equal(rpc_hello_accept(&v2, msg, sizeof msg), CF_E_NOT_SUPPORTED);
     assert_string_equal(msg, "protocol major version 2 not supported by this server (speaks 1)");
     assert_int_equal(rpc_hello_ok_accept(&v2, msg, sizeof msg), CF_E_NOT_SUPPORTED);
     assert_string_equal(msg, "server speaks protocol major version 2, this client 1");
 
     /* a different ABI is refused, named */
-    rpc_hello other = { 1, 0, self.flags ^ RPC_HELLO_ULONG64 };
+    rpc_hello other = { 1, 0, self.flags ^ RPC_HELLO_ULONG64, false, { 0 } };
     assert_int_equal(rpc_hello_accept(&other, msg, sizeof msg), CF_E_NOT_SUPPORTED);
     assert_non_null(strstr(msg, "client ABI"));
     assert_non_null(strstr(msg, "CK_ULONG"));
@@ -486,6 +487,25 @@ static void test_handshake(void **state)
     assert_int_equal(rpc_decode_hello(&f, &got), CF_E_FORMAT);
     assert_int_equal(rpc_encode_hello(&w, RPC_REQUEST, &self), CF_E_ARGS);
     assert_int_equal(w.len, 0);
+
+    /* the application token: 16 bytes after the flags, both ways; another length is FORMAT */
+    rpc_hello joined = self;
+    joined.has_token = true;
+    for (int i = 0; i < RPC_APP_TOKEN_LEN; i++)
+        joined.token[i] = (uint8_t)(0xA0 + i);
+    assert_int_equal(rpc_encode_hello(&w, RPC_HELLO_OK, &joined), CF_OK);
+    frame_bytes tk = take(&w);
+    assert_int_equal(tk.len, RPC_HEADER_LEN + 12 + RPC_APP_TOKEN_LEN);
+    check_frame_truncations(&tk);
+    f = parse_one(&tk);
+    assert_int_equal(rpc_decode_hello(&f, &got), CF_OK);
+    assert_true(got.has_token);
+    assert_memory_equal(got.token, joined.token, RPC_APP_TOKEN_LEN);
+    f.payload.len--;
+    assert_int_equal(rpc_decode_hello(&f, &got), CF_E_FORMAT);
+    f.payload.len -= RPC_APP_TOKEN_LEN - 2;   /* 1 byte of token */
+    assert_int_equal(rpc_decode_hello(&f, &got), CF_E_FORMAT);
+    free(tk.p);
 
     free(b.p);
     free(e.p);
