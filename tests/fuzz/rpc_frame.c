@@ -12,7 +12,7 @@
  * Built with -DRPC_FRAME_CORPUS instead, this file is the seed corpus generator: it writes a few
  * frames made by the real encoder into the directory named by argv[1]:
  *   cc -DRPC_FRAME_CORPUS -D_GNU_SOURCE -Isrc -I/usr/include/p11-kit-1 tests/fuzz/rpc_frame.c \
- *      src/rpc/[a-z]*.c src/base/bytes.c src/base/error.c src/base/secmem.c -o gen \
+ *      $(ls src/rpc/[a-z]*.c | grep -v client) src/base/bytes.c src/base/error.c src/base/secmem.c -o gen \
  *      && ./gen tests/fuzz/corpus/rpc_frame */
 #include <stdint.h>
 #include <stdio.h>
@@ -147,7 +147,12 @@ int main(int argc, char **argv)
     rpc_hello h = rpc_hello_self();
     OK(rpc_encode_hello(&w, RPC_HELLO, &h));
     put("hello", &w, 0);
-    rpc_hello v2 = { 2, 0, h.flags };
+    rpc_hello joined = h;   /* a pool connection joining its application; HELLO_OK has the same shape */
+    joined.has_token = true;
+    memset(joined.token, 0x5A, sizeof joined.token);
+    OK(rpc_encode_hello(&w, RPC_HELLO_OK, &joined));
+    put("hello-ok-token", &w, 0);
+    rpc_hello v2 = { 2, 0, h.flags, false, { 0 } };
     char msg[160];
     if (rpc_hello_accept(&v2, msg, sizeof msg) != CF_E_NOT_SUPPORTED)
         return 1;
