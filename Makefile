@@ -6,7 +6,8 @@
 #                scripts/run-daemon (cofferd in the foreground with the TPM `default`)
 #   make test    every test (unit, module C tests, interop) in build/ with -Werror, then the unit
 #                and module tests again under ASan+UBSan in build-asan/
-#   make bench   build, then bench/run (signing throughput beside OpenSSL and SoftHSM2; 10k objects)
+#   make bench   build, then bench/run (signing throughput beside OpenSSL and SoftHSM2; 10k objects;
+#                the remote HSM beside in-process and p11-kit). BENCH_ONLY=remote: that part alone
 #   make fuzz    the libFuzzer harnesses of tests/fuzz, FUZZ_SECONDS each, in build-fuzz/
 #   make clean   remove the build trees (./var, the demo state, stays; `make distclean` removes it)
 SHELL := /bin/bash

@@ -1,6 +1,6 @@
 /* p11_sign.c: signing throughput of a PKCS#11 module beside raw OpenSSL, measured in one run.
  *
- * usage: p11_sign [-s SECONDS] MODULE PIN [PEER_MODULE PEER_PIN]
+ * usage: p11_sign [-s SECONDS] [-t THREADS] [-m MECHS] [-l LABEL] [-K] [-n] MODULE PIN [PEER_MODULE PEER_PIN]
  *
  * For RSA-2048 (CKM_SHA256_RSA_PKCS over a 32-byte message), ECDSA P-256 (CKM_ECDSA over a 32-byte
  * digest) and Ed25519 (CKM_EDDSA over a 32-byte message), with 1 and 2 threads: signs per second
@@ -8,7 +8,16 @@
  * applications call it), through raw OpenSSL EVP on a key of the same type (each thread its own
  * reused EVP_PKEY_CTX: the ceiling for any EVP-based module), and optionally through a peer module
  * (SoftHSM2). The module's keys are session objects in the first slot holding an initialized
- * token whose user PIN is PIN. Prints one table row per (mechanism, threads) with the ratios. */
+ * token whose user PIN is PIN. Prints one table row per (mechanism, threads) with the ratios.
+ *
+ * Options (the defaults are the above):
+ *   -s SECONDS  duration of each cell (default 3)
+ *   -t LIST     thread counts, comma-separated, each 1..64 (default 1,2)
+ *   -m LIST     mechanisms, comma-separated: rsa2048, ecdsa-p256, ed25519 (default all three)
+ *   -l LABEL    use the token with this label (default: the first initialized one)
+ *   -K          token keys (CKA_TOKEN=TRUE) instead of session keys; destroyed at the end
+ *   -n          the module alone: no OpenSSL reference, no peer. One column, module/s, so that a
+ *               script can run it against several modules or configurations (bench/run "remote"). */
 #include <dlfcn.h>
 #include <getopt.h>
 #include <openssl/err.h>
@@ -70,7 +79,7 @@ static void ossl(int ok, const char *what)
     }
 }
 
-static void module_open(module *m, const char *path, const char *pin)
+static void module_open(module *m, const char *path, const char *pin, const char *label)
 {
     m->path = path;
     m->pin = pin;
@@ -91,13 +100,25 @@ static void module_open(module *m, const char *path, const char *pin)
     bool found = false;
     for (CK_ULONG i = 0; i < n && !found; i++) {
         CK_TOKEN_INFO ti;
-        if (m->f->C_GetTokenInfo(slots[i], &ti) == CKR_OK && (ti.flags & CKF_TOKEN_INITIALIZED)) {
-            m->slot = slots[i];
-            found = true;
+        if (m->f->C_GetTokenInfo(slots[i], &ti) != CKR_OK || !(ti.flags & CKF_TOKEN_INITIALIZED))
+            continue;
+        if (label) { /* CK_TOKEN_INFO.label: 32 bytes padded with blanks */
+            size_t ln = strlen(label), w = sizeof ti.label;
+            if (ln > w || memcmp(ti.label, label, ln) != 0)
+                continue;
+            bool pad = true;
+            for (size_t j = ln; j < w; j++)
+                pad = pad && ti.label[j] == ' ';
+            if (!pad)
+                continue;
         }
+        m->slot = slots[i];
+        found = true;
     }
-    if (!found)
-        die("no initialized token");
+    if (!found) {
+        fprintf(stderr, "p11_sign: %s: no initialized token%s%s\n", path, label ? " labelled " : "", label ? label : "");
+        exit(1);
+    }
     ck(m->f->C_OpenSession(m->slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &m->s0), "C_OpenSession", m);
     ck(m->f->C_Login(m->s0, CKU_USER, (CK_UTF8CHAR_PTR)pin, strlen(pin)), "C_Login", m);
 }
@@ -108,27 +129,30 @@ static void module_close(module *m)
     /* The module stays mapped: some modules leave threads or atexit handlers behind. */
 }
 
-/* Generates a session key pair of the kind; returns the private key. */
-static CK_OBJECT_HANDLE module_keygen(module *m, enum kind k)
+/* Generates a key pair of the kind, session objects unless token; returns the private key and, in
+ * *pub_out, the public one. */
+static CK_OBJECT_HANDLE module_keygen(module *m, enum kind k, bool token, CK_OBJECT_HANDLE *pub_out)
 {
-    CK_BBOOL t = CK_TRUE, fa = CK_FALSE;
+    CK_BBOOL t = CK_TRUE, tok = token ? CK_TRUE : CK_FALSE;
     CK_OBJECT_HANDLE pub, priv;
-    CK_ATTRIBUTE st[] = { { CKA_TOKEN, &fa, 1 }, { CKA_SIGN, &t, 1 }, { CKA_PRIVATE, &t, 1 }, { CKA_SENSITIVE, &t, 1 } };
+    CK_ATTRIBUTE st[] = { { CKA_TOKEN, &tok, 1 }, { CKA_SIGN, &t, 1 }, { CKA_PRIVATE, &t, 1 }, { CKA_SENSITIVE, &t, 1 } };
     if (k == K_RSA) {
         CK_ULONG bits = 2048;
         unsigned char e[] = { 1, 0, 1 };
-        CK_ATTRIBUTE pt[] = { { CKA_TOKEN, &fa, 1 }, { CKA_VERIFY, &t, 1 }, { CKA_MODULUS_BITS, &bits, sizeof bits },
+        CK_ATTRIBUTE pt[] = { { CKA_TOKEN, &tok, 1 }, { CKA_VERIFY, &t, 1 }, { CKA_MODULUS_BITS, &bits, sizeof bits },
                               { CKA_PUBLIC_EXPONENT, e, sizeof e } };
         CK_MECHANISM gm = { CKM_RSA_PKCS_KEY_PAIR_GEN, NULL, 0 };
         ck(m->f->C_GenerateKeyPair(m->s0, &gm, pt, 4, st, 4, &pub, &priv), "C_GenerateKeyPair(RSA)", m);
     } else {
         static unsigned char p256[] = { 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07 };
         static unsigned char ed[] = { 0x13, 0x0c, 'e', 'd', 'w', 'a', 'r', 'd', 's', '2', '5', '5', '1', '9' };
-        CK_ATTRIBUTE pt[] = { { CKA_TOKEN, &fa, 1 }, { CKA_VERIFY, &t, 1 },
+        CK_ATTRIBUTE pt[] = { { CKA_TOKEN, &tok, 1 }, { CKA_VERIFY, &t, 1 },
                               { CKA_EC_PARAMS, k == K_EC ? p256 : ed, k == K_EC ? sizeof p256 : sizeof ed } };
         CK_MECHANISM gm = { k == K_EC ? CKM_EC_KEY_PAIR_GEN : CKM_EC_EDWARDS_KEY_PAIR_GEN, NULL, 0 };
         ck(m->f->C_GenerateKeyPair(m->s0, &gm, pt, 3, st, 4, &pub, &priv), "C_GenerateKeyPair(EC)", m);
     }
+    if (pub_out)
+        *pub_out = pub;
     return priv;
 }
 
@@ -138,6 +162,7 @@ typedef struct {
     double secs;
     pthread_barrier_t *start;
     long count;
+    double t0, t1; /* when this worker started and stopped counting */
     /* module side */
     module *m;
     CK_OBJECT_HANDLE key;
@@ -156,7 +181,8 @@ static void *module_worker(void *arg)
     CK_MECHANISM mech = { j->k == K_RSA ? CKM_SHA256_RSA_PKCS : j->k == K_EC ? CKM_ECDSA : CKM_EDDSA, NULL, 0 };
     unsigned char sig[512];
     pthread_barrier_wait(j->start);
-    double end = now() + j->secs;
+    j->t0 = now();
+    double end = j->t0 + j->secs;
     long n = 0;
     while (now() < end) {
         CK_ULONG len = sizeof sig;
@@ -164,6 +190,7 @@ static void *module_worker(void *arg)
         ck(j->m->f->C_Sign(s, (CK_BYTE_PTR)msg, sizeof msg, sig, &len), "C_Sign", j->m);
         n++;
     }
+    j->t1 = now();
     j->count = n;
     j->m->f->C_CloseSession(s);
     return NULL;
@@ -189,7 +216,8 @@ static void *openssl_worker(void *arg)
         }
     }
     pthread_barrier_wait(j->start);
-    double end = now() + j->secs;
+    j->t0 = now();
+    double end = j->t0 + j->secs;
     long n = 0;
     while (now() < end) {
         len = sizeof sig;
@@ -210,16 +238,22 @@ static void *openssl_worker(void *arg)
         }
         n++;
     }
+    j->t1 = now();
     j->count = n;
     EVP_PKEY_CTX_free(ctx);
     EVP_MD_CTX_free(md);
     return NULL;
 }
 
+#define MAX_THREADS 64
+
+/* Signatures per second of THREADS workers: all signatures over the time from the first worker's
+ * start to the last one's end (a call in flight at the deadline is finished and counted, so the
+ * time it took counts too: with many threads queued on one server this matters). */
 static double run(void *(*worker)(void *), const job *proto, int threads)
 {
-    pthread_t th[16];
-    job jobs[16];
+    pthread_t th[MAX_THREADS];
+    job jobs[MAX_THREADS];
     pthread_barrier_t start;
     if (pthread_barrier_init(&start, NULL, (unsigned)threads) != 0)
         die("pthread_barrier_init");
@@ -230,12 +264,17 @@ static double run(void *(*worker)(void *), const job *proto, int threads)
             die("pthread_create");
     }
     long total = 0;
+    double t0 = 0, t1 = 0;
     for (int i = 0; i < threads; i++) {
         pthread_join(th[i], NULL);
         total += jobs[i].count;
+        if (i == 0 || jobs[i].t0 < t0)
+            t0 = jobs[i].t0;
+        if (i == 0 || jobs[i].t1 > t1)
+            t1 = jobs[i].t1;
     }
     pthread_barrier_destroy(&start);
-    return (double)total / proto->secs;
+    return t1 > t0 ? (double)total / (t1 - t0) : 0;
 }
 
 static EVP_PKEY *openssl_keygen(enum kind k)
@@ -253,50 +292,141 @@ static const char *base(const char *path)
     return s ? s + 1 : path;
 }
 
+/* Parses "a,b,c" with each item through one(item, out): false on a bad item or too many. */
+static bool parse_list(const char *arg, int *out, int max, int *n, bool (*one)(const char *, int *))
+{
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s", arg);
+    *n = 0;
+    for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        if (*n >= max || !one(tok, &out[*n]))
+            return false;
+        (*n)++;
+    }
+    return *n > 0;
+}
+
+static bool one_thread_count(const char *s, int *out)
+{
+    char *end;
+    long v = strtol(s, &end, 10);
+    *out = (int)v;
+    return *end == 0 && v >= 1 && v <= MAX_THREADS;
+}
+
+static bool one_kind(const char *s, int *out)
+{
+    for (int k = 0; k < K__COUNT; k++)
+        if (strcmp(s, kind_name[k]) == 0) {
+            *out = k;
+            return true;
+        }
+    return false;
+}
+
+static void usage(void)
+{
+    fprintf(stderr, "usage: p11_sign [-s SECONDS] [-t THREADS,...] [-m MECH,...] [-l LABEL] [-K] [-n] MODULE PIN "
+                    "[PEER_MODULE PEER_PIN]\n"
+                    "  MECH: rsa2048, ecdsa-p256, ed25519; THREADS: 1..%d; -K token keys; -n the module alone\n",
+            MAX_THREADS);
+}
+
 int main(int argc, char **argv)
 {
     double secs = 3;
+    int threads[MAX_THREADS] = { 1, 2 }, n_threads = 2;
+    int kinds[K__COUNT] = { K_RSA, K_EC, K_ED }, n_kinds = K__COUNT;
+    const char *label = NULL;
+    bool token_keys = false, alone = false;
     int c;
-    while ((c = getopt(argc, argv, "s:")) != -1) {
-        if (c == 's')
+    while ((c = getopt(argc, argv, "s:t:m:l:Kn")) != -1) {
+        switch (c) {
+        case 's':
             secs = atof(optarg);
-        else
+            break;
+        case 't':
+            if (!parse_list(optarg, threads, MAX_THREADS, &n_threads, one_thread_count)) {
+                usage();
+                return 2;
+            }
+            break;
+        case 'm':
+            if (!parse_list(optarg, kinds, K__COUNT, &n_kinds, one_kind)) {
+                usage();
+                return 2;
+            }
+            break;
+        case 'l':
+            label = optarg;
+            break;
+        case 'K':
+            token_keys = true;
+            break;
+        case 'n':
+            alone = true;
+            break;
+        default:
+            usage();
             return 2;
+        }
     }
     argc -= optind;
     argv += optind;
-    if ((argc != 2 && argc != 4) || secs <= 0) {
-        fprintf(stderr, "usage: p11_sign [-s SECONDS] MODULE PIN [PEER_MODULE PEER_PIN]\n");
+    if ((argc != 2 && argc != 4) || (alone && argc != 2) || secs <= 0) {
+        usage();
         return 2;
     }
     module m = { 0 }, peer = { 0 };
-    module_open(&m, argv[0], argv[1]);
+    module_open(&m, argv[0], argv[1], label);
     bool with_peer = argc == 4;
     if (with_peer)
-        module_open(&peer, argv[2], argv[3]);
+        module_open(&peer, argv[2], argv[3], NULL);
 
-    printf("p11_sign: %.1f s per cell; module %s%s%s; OpenSSL %s\n", secs, base(m.path),
-           with_peer ? ", peer " : "", with_peer ? base(peer.path) : "", OpenSSL_version(OPENSSL_VERSION));
-    printf("%-11s %3s %12s %12s %10s", "mechanism", "thr", "module/s", "openssl/s", "vs_openssl");
-    if (with_peer)
-        printf(" %12s %10s", "peer/s", "vs_peer");
-    printf("\n");
-    for (enum kind k = 0; k < K__COUNT; k++) {
-        job mj = { .k = k, .secs = secs, .m = &m, .key = module_keygen(&m, k) };
+    if (alone) {
+        printf("p11_sign: %.1f s per cell; module %s; %s keys\n", secs, base(m.path), token_keys ? "token" : "session");
+        printf("%-11s %3s %12s\n", "mechanism", "thr", "module/s");
+    } else {
+        printf("p11_sign: %.1f s per cell; module %s%s%s; OpenSSL %s\n", secs, base(m.path),
+               with_peer ? ", peer " : "", with_peer ? base(peer.path) : "", OpenSSL_version(OPENSSL_VERSION));
+        printf("%-11s %3s %12s %12s %10s", "mechanism", "thr", "module/s", "openssl/s", "vs_openssl");
+        if (with_peer)
+            printf(" %12s %10s", "peer/s", "vs_peer");
+        printf("\n");
+    }
+    fflush(stdout);
+    for (int ki = 0; ki < n_kinds; ki++) {
+        enum kind k = (enum kind)kinds[ki];
+        CK_OBJECT_HANDLE pub = CK_INVALID_HANDLE, peer_pub = CK_INVALID_HANDLE;
+        job mj = { .k = k, .secs = secs, .m = &m, .key = module_keygen(&m, k, token_keys, &pub) };
         job pj = { .k = k, .secs = secs, .m = &peer };
         if (with_peer)
-            pj.key = module_keygen(&peer, k);
-        job oj = { .k = k, .secs = secs, .pkey = openssl_keygen(k) };
-        for (int threads = 1; threads <= 2; threads++) {
-            double mr = run(module_worker, &mj, threads);
-            double orate = run(openssl_worker, &oj, threads);
-            printf("%-11s %3d %12.0f %12.0f %10.2f", kind_name[k], threads, mr, orate, orate > 0 ? mr / orate : 0);
+            pj.key = module_keygen(&peer, k, token_keys, &peer_pub);
+        job oj = { .k = k, .secs = secs, .pkey = alone ? NULL : openssl_keygen(k) };
+        for (int ti = 0; ti < n_threads; ti++) {
+            int nt = threads[ti];
+            double mr = run(module_worker, &mj, nt);
+            if (alone) {
+                printf("%-11s %3d %12.0f\n", kind_name[k], nt, mr);
+                fflush(stdout);
+                continue;
+            }
+            double orate = run(openssl_worker, &oj, nt);
+            printf("%-11s %3d %12.0f %12.0f %10.2f", kind_name[k], nt, mr, orate, orate > 0 ? mr / orate : 0);
             if (with_peer) {
-                double pr = run(module_worker, &pj, threads);
+                double pr = run(module_worker, &pj, nt);
                 printf(" %12.0f %10.2f", pr, pr > 0 ? mr / pr : 0);
             }
             printf("\n");
             fflush(stdout);
+        }
+        if (token_keys) { /* leave the token as it was */
+            m.f->C_DestroyObject(m.s0, mj.key);
+            m.f->C_DestroyObject(m.s0, pub);
+            if (with_peer) {
+                peer.f->C_DestroyObject(peer.s0, pj.key);
+                peer.f->C_DestroyObject(peer.s0, peer_pub);
+            }
         }
         EVP_PKEY_free(oj.pkey);
     }

@@ -252,6 +252,38 @@ long cf_tls_write(cf_tls *t, const void *p, size_t n);
 const char *cf_tls_last_error(const cf_tls *t);
 /* Frees the connection state (no close_notify); does not close fd. NULL is a no-op. */
 void cf_tls_free(cf_tls *t);
+
+/* Non-blocking server side, for cofferd's event loop (docs/remote.md, "What the server does").
+ * fd is a non-blocking socket. Every call does at most the socket I/O it needs and says what it
+ * waits for: CF_TLS_WANT_READ / CF_TLS_WANT_WRITE (poll the socket for that, then call again with
+ * the same arguments: a write must be retried with the same bytes, which may have moved). These
+ * calls may raise SIGPIPE on a peer that went away: the caller blocks or ignores it (cofferd's
+ * worker threads block it). The blocking calls above stay as they are for the client module. */
+typedef enum {
+    CF_TLS_DONE = 0,      /* handshake complete, or bytes moved (*n > 0) */
+    CF_TLS_WANT_READ,
+    CF_TLS_WANT_WRITE,
+    CF_TLS_EOF,           /* read: the peer closed the stream (close_notify or TCP end) */
+    CF_TLS_FAILED,        /* protocol error or reset: close the connection */
+} cf_tls_io;
+/* A server connection on fd in the accepting state; no I/O yet (the first handshake step does
+ * it). CF_E_NOMEM on failure. */
+cf_err cf_tls_server_new(cf_tls_ctx *c, int fd, cf_tls **out);
+/* Advances the server handshake: DONE (the client's certificate verified), WANT_*, or FAILED
+ * with one sentence in err (as cf_tls_accept's). */
+cf_tls_io cf_tls_handshake_step(cf_tls *t, char *err, size_t errlen);
+/* Up to cap bytes: DONE with *n > 0, EOF, WANT_*, FAILED. Decrypted bytes may stay buffered
+ * inside the TLS layer where the socket no longer shows them: see cf_tls_pending. */
+cf_tls_io cf_tls_read_nb(cf_tls *t, void *p, size_t cap, size_t *n);
+/* Writes all len bytes (DONE, *n == len), or nothing yet (WANT_*: retry with the same bytes), or
+ * FAILED. */
+cf_tls_io cf_tls_write_nb(cf_tls *t, const void *p, size_t len, size_t *n);
+/* Decrypted bytes already buffered (SSL_pending): readable now without waiting for the socket. */
+size_t cf_tls_pending(const cf_tls *t);
+/* SHA-256 of the peer certificate's DER (after a completed handshake): the identity of a TLS
+ * client. CF_E_NOT_FOUND when the peer sent none. */
+#define CF_TLS_PEER_ID_LEN 32
+cf_err cf_tls_peer_id(const cf_tls *t, uint8_t out[CF_TLS_PEER_ID_LEN]) CF_WARN_UNUSED;
 /* tls_pki.c: writes ca.pem/ca.key, server.pem/server.key, client.pem/client.key into dir (created
  * 0700 if missing; no file may exist yet): P-256, one year, keys mode 0600. The server's
  * subjectAltName is server_name (DNS name or IP address), or localhost and 127.0.0.1 when NULL. */

@@ -1,13 +1,16 @@
 /* tls.c: TLS 1.3 with mutual authentication for the remote HSM (docs/remote.md, "TLS"): see the
  * cf_tls_* declarations in crypto.h. Only TLS 1.3; the server requires a client certificate that
  * chains to client_ca; the client verifies the server's certificate against ca and the name it
- * dialled (DNS name or IP address in the subjectAltName). Blocking I/O on a connected socket; the
- * caller owns (and closes) the descriptor. */
+ * dialled (DNS name or IP address in the subjectAltName). Blocking I/O on a connected socket for
+ * the client module; non-blocking steps (cf_tls_*_nb, cf_tls_handshake_step) for cofferd's event
+ * loop. The caller owns (and closes) the descriptor. */
 #include "crypto/crypto.h"
 #include <arpa/inet.h>
 #include <errno.h>
 #include <openssl/err.h>
+#include <openssl/evp.h>
 #include <openssl/ssl.h>
+#include <openssl/x509.h>
 #include <openssl/x509v3.h>
 #include <pthread.h>
 #include <signal.h>
@@ -131,7 +134,8 @@ void cf_tls_ctx_free(cf_tls_ctx *c)
     free(c);
 }
 
-static cf_err handshake_failed(SSL *ssl, int rc, const char *who, char *err, size_t errlen)
+/* One sentence for a failed handshake (rc from SSL_accept / SSL_connect / SSL_do_handshake). */
+static void handshake_reason(SSL *ssl, int rc, const char *who, char *err, size_t errlen)
 {
     int e = SSL_get_error(ssl, rc);
     long v = SSL_get_verify_result(ssl);
@@ -142,6 +146,11 @@ static cf_err handshake_failed(SSL *ssl, int rc, const char *who, char *err, siz
     else
         tls_error(err, errlen, "TLS handshake failed", NULL);
     ERR_clear_error();
+}
+
+static cf_err handshake_failed(SSL *ssl, int rc, const char *who, char *err, size_t errlen)
+{
+    handshake_reason(ssl, rc, who, err, errlen);
     SSL_free(ssl);
     return CF_E_IO;
 }
@@ -248,4 +257,107 @@ void cf_tls_free(cf_tls *t)
         return;
     SSL_free(t->ssl);
     free(t);
+}
+
+/* ---- non-blocking server side (cofferd's event loop) --------------------------------------- */
+cf_err cf_tls_server_new(cf_tls_ctx *c, int fd, cf_tls **out)
+{
+    *out = NULL;
+    cf_tls *t = malloc(sizeof *t);
+    SSL *ssl = SSL_new(c->ctx);
+    if (!t || !ssl || SSL_set_fd(ssl, fd) != 1) {
+        SSL_free(ssl);
+        free(t);
+        ERR_clear_error();
+        return CF_E_NOMEM;
+    }
+    SSL_set_accept_state(ssl);
+    /* the event loop retries a write from its output buffer, which it may have compacted */
+    SSL_set_mode(ssl, SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+    t->ssl = ssl;
+    t->last[0] = 0;
+    *out = t;
+    return CF_OK;
+}
+
+/* What an SSL call that returned rc <= 0 waits for. The error queue is per thread and shared by
+ * every connection a worker serves, so it is emptied before each call and after a failure. */
+static cf_tls_io io_status(cf_tls *t, int rc)
+{
+    switch (SSL_get_error(t->ssl, rc)) {
+    case SSL_ERROR_WANT_READ:
+        return CF_TLS_WANT_READ;
+    case SSL_ERROR_WANT_WRITE:
+        return CF_TLS_WANT_WRITE;
+    case SSL_ERROR_ZERO_RETURN:
+        ERR_clear_error();
+        return CF_TLS_EOF;
+    case SSL_ERROR_SYSCALL:
+        if (!ERR_peek_error() && errno == 0) { /* TCP end without close_notify: also an end */
+            ERR_clear_error();
+            return CF_TLS_EOF;
+        }
+        /* fall through */
+    default:
+        note_error(t, rc);
+        return CF_TLS_FAILED;
+    }
+}
+
+cf_tls_io cf_tls_handshake_step(cf_tls *t, char *err, size_t errlen)
+{
+    ERR_clear_error();
+    errno = 0;
+    int rc = SSL_do_handshake(t->ssl);
+    if (rc == 1)
+        return CF_TLS_DONE;
+    int e = SSL_get_error(t->ssl, rc);
+    if (e == SSL_ERROR_WANT_READ)
+        return CF_TLS_WANT_READ;
+    if (e == SSL_ERROR_WANT_WRITE)
+        return CF_TLS_WANT_WRITE;
+    handshake_reason(t->ssl, rc, "the client", err, errlen);
+    return CF_TLS_FAILED;
+}
+
+cf_tls_io cf_tls_read_nb(cf_tls *t, void *p, size_t cap, size_t *n)
+{
+    *n = 0;
+    ERR_clear_error();
+    errno = 0;
+    int rc = SSL_read_ex(t->ssl, p, cap, n);
+    return rc == 1 ? CF_TLS_DONE : io_status(t, rc);
+}
+
+cf_tls_io cf_tls_write_nb(cf_tls *t, const void *p, size_t len, size_t *n)
+{
+    *n = 0;
+    if (len == 0)
+        return CF_TLS_DONE;
+    ERR_clear_error();
+    errno = 0;
+    int rc = SSL_write_ex(t->ssl, p, len, n);
+    if (rc == 1)
+        return CF_TLS_DONE;
+    cf_tls_io io = io_status(t, rc);
+    return io == CF_TLS_EOF ? CF_TLS_FAILED : io; /* a write cannot end cleanly */
+}
+
+size_t cf_tls_pending(const cf_tls *t)
+{
+    int k = SSL_pending(t->ssl);
+    return k > 0 ? (size_t)k : 0;
+}
+
+cf_err cf_tls_peer_id(const cf_tls *t, uint8_t out[CF_TLS_PEER_ID_LEN])
+{
+    X509 *cert = SSL_get0_peer_certificate(t->ssl);
+    if (!cert)
+        return CF_E_NOT_FOUND;
+    unsigned len = 0;
+    if (X509_digest(cert, EVP_sha256(), out, &len) != 1 || len != CF_TLS_PEER_ID_LEN) {
+        ERR_clear_error();
+        return CF_E_CRYPTO;
+    }
+    return CF_OK;
 }

@@ -1,895 +1,738 @@
-/* hsm_server.c: see hsm_server.h. The dispatch is one table from the rpc function code to a small
- * handler that runs the matching hsm_* call; the codec (src/rpc) does all decoding and encoding.
+/* hsm_server.c: the remote-HSM service's event loop (see hsm_server.h for the whole picture).
  *
- * Per connection: the frames are read one at a time (read 4 bytes, rpc_frame_size, read the rest),
- * the first must be HELLO, every later one a REQUEST. A frame that cannot be parsed, or a REQUEST
- * that cannot be decoded, is answered with ERROR FORMAT (when possible) and closes the connection;
- * an unknown function code is answered with ERROR NOT_SUPPORTED and the connection stays up.
- * Frames, decoded arguments and output buffers may hold PINs or secrets: all are wiped after use.
+ * Workers: N threads wait in epoll_wait on one epoll set holding the listeners, the connections
+ * and a wake-up eventfd. Connections and listeners are armed EPOLLONESHOT, so an event goes to
+ * exactly one worker and the descriptor stays disarmed until that worker re-arms it: whoever gets
+ * a connection's event serves it alone, start to end (leader/followers, with the kernel choosing
+ * the next leader). There is no hand-off between threads on the hot path: per batch of requests,
+ * one read, one write and one epoll_ctl.
  *
- * Session ownership: a connection may only name the session handles it opened itself (any other
- * handle is SESSION_HANDLE_INVALID), and CLOSE_ALL_SESSIONS closes only its own sessions of that
- * slot. The engine's handles are never reused, so a stale entry cannot name another's session.
+ * A connection's requests run in arrival order, one after the other: only one worker holds the
+ * connection at a time, and it serves the frames of its buffer in order. Its answers are sent in
+ * one write; when the socket takes only part of them, the rest waits for EPOLLOUT and no further
+ * request of that connection is read meanwhile (a client that does not read its answers stops
+ * being served, not the server).
  *
- * Login state: each connection is one PKCS#11 application with its own application id in the
- * engine, so a login made over one connection is not shared with any other; when the connection
- * ends, hsm_app_end closes its sessions and logs it out. */
+ * Timers: a housekeeping thread wakes every HSRV_TICK_MS and shuts down (shutdown(SHUT_RDWR)) the
+ * connections past their deadline: the TLS handshake (HSM_HANDSHAKE_MS) and [hsm] idle_timeout
+ * (since the last request; never while a worker serves the connection). The shut-down socket wakes
+ * its connection, and the worker that gets the event closes it: only a worker closes, so a
+ * descriptor is never closed under a worker using it. Descriptors are closed under h->mu, while
+ * the housekeeper only calls shutdown under h->mu, so it never touches a reused number.
+ *
+ * Stop: the housekeeper is stopped, the wake-up eventfd becomes readable (level-triggered and never
+ * read, so every worker sees it after finishing the event it holds), the workers are joined, and
+ * the connections left are closed by the stopping thread. */
 #include "daemon/hsm_server.h"
 #include <errno.h>
-#include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <poll.h>
-#include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 #include "base/log.h"
 #include "base/secmem.h"
 #include "crypto/crypto.h"
 #include "hsm/hsm.h"
-#include "rpc/rpc.h"
 
-/* ---- one connection's state --------------------------------------------------------------- */
-typedef struct {
-    CK_SESSION_HANDLE h;
-    CK_SLOT_ID slot;
-} owned_session;
+#define HSRV_TICK_MS 250              /* housekeeping period: the resolution of the timeouts */
+#define HSRV_ACCEPT_BATCH 64          /* accepts per listener event (more: the listener fires again) */
+#define HSRV_OUT_KEEP (64u * 1024)    /* an output buffer larger than this is freed once sent */
+#define HSRV_FD_SPARE 256             /* descriptors beyond max_connections (store, listeners, logs) */
+
+/* The TLS handshake must complete within this (a silent or plaintext peer holds a slot no longer).
+ * A variable so that tests can shorten it. */
+static int64_t hsrv_handshake_ms = 10000;
+
+/* What an epoll event's data.ptr points at: the first byte of a listener, a connection, or the
+ * server's wake-up tag. */
+enum { TAG_CONN = 1, TAG_LISTENER, TAG_WAKE };
 
 typedef struct {
-    uint64_t app;           /* this connection's application id (login state is per application) */
-    owned_session *s;
-    size_t n, cap;
+    uint8_t tag;                 /* TAG_LISTENER */
+    int fd;
+    bool tls;
+    bool paused;                 /* accept ran out of descriptors: the housekeeper re-arms it */
+    char path[CF_SOCK_PATH_MAX]; /* a Unix socket's file, removed at stop ("" none) */
+} hsm_listener;
+
+typedef enum { CONN_TLS_HANDSHAKE, CONN_HELLO, CONN_READY } conn_state;
+
+typedef struct hconn {
+    uint8_t tag;                 /* TAG_CONN */
+    int fd;
+    cf_tls *tls;                 /* NULL: a Unix socket */
+    conn_state state;
+    hsrv_peer peer;
+    hsrv_app *app;                /* from the HELLO on */
+    hsrv_inbuf in;                /* bytes read, not yet served */
+    cf_writer out;               /* answers not yet sent: out.p[out_off..out.len) */
+    size_t out_off;
+    uint32_t read_wants;         /* what the last read waited for: EPOLLIN (TLS: maybe EPOLLOUT) */
+    bool close_after;            /* a protocol error: close once out is sent */
+    atomic_bool handshaking;     /* the TLS handshake deadline applies */
+    atomic_bool busy;            /* a worker holds it: never idle */
+    _Atomic int64_t last_ms;     /* the last request served (or the accept) */
+    int64_t hs_deadline_ms;
+    bool expired;                /* under h->mu: shut down by the housekeeper */
+    struct hconn *prev, *next;   /* h->conns, under h->mu */
 } hconn;
 
-/* Application ids: one per connection, never reused (0 is the daemon's own in-process one). */
-static atomic_uint_fast64_t next_app = 1;
-
-static bool owns(const hconn *c, CK_SESSION_HANDLE h)
-{
-    for (size_t i = 0; i < c->n; i++)
-        if (c->s[i].h == h)
-            return true;
-    return false;
-}
-
-static cf_err track(hconn *c, CK_SESSION_HANDLE h, CK_SLOT_ID slot)
-{
-    if (c->n == c->cap) {
-        size_t cap = c->cap ? 2 * c->cap : 16;
-        owned_session *p = realloc(c->s, cap * sizeof *p);
-        if (!p)
-            return CF_E_NOMEM;
-        c->s = p;
-        c->cap = cap;
-    }
-    c->s[c->n++] = (owned_session){ h, slot };
-    return CF_OK;
-}
-
-static void untrack(hconn *c, size_t i)
-{
-    c->s[i] = c->s[--c->n];
-}
-
-/* ---- handlers: a = arguments, o = outputs (table order), ar = per-request memory ------------- */
-typedef cf_err (*handler)(hconn *c, rpc_value *a, rpc_value *o, rpc_arena *ar);
-
-/* The application's output buffer of capacity ob (in elements of elem bytes), capped at
- * RPC_MAX_DATA bytes; *p NULL for a length query (absent buffer). */
-static cf_err outbuf(rpc_arena *ar, const rpc_value *ob, size_t elem, void **p, CK_ULONG *len)
-{
-    CK_ULONG max = RPC_MAX_DATA / elem;
-    *len = ob->outbuf.cap > max ? max : ob->outbuf.cap;
-    *p = NULL;
-    if (!ob->outbuf.present)
-        return CF_OK;
-    *p = rpc_arena_alloc(ar, (size_t)*len * elem + 1);
-    return *p ? CF_OK : CF_E_NOMEM;
-}
-
-/* DATA / LIST answers: bytes travel only when the call produced them. */
-static cf_err data_out(rpc_value *o, cf_err rv, const void *p, CK_ULONG len)
-{
-    o->data.len = len;
-    o->data.p = rv == CF_OK ? p : NULL;
-    return rv;
-}
-
-static cf_err list_out(rpc_value *o, cf_err rv, CK_ULONG *v, CK_ULONG count)
-{
-    o->list.count = count;
-    o->list.v = rv == CF_OK ? v : NULL;
-    return rv;
-}
-
-static cf_err h_get_slot_list(hconn *c, rpc_value *a, rpc_value *o, rpc_arena *ar)
-{
-    (void)c;
-    void *p;
-    CK_ULONG n;
-    CF_TRY(outbuf(ar, &a[1], sizeof(CK_ULONG), &p, &n));
-    cf_err rv = hsm_get_slot_list(a[0].ul != 0, p, &n);
-    return list_out(&o[0], rv, p, n);
-}
-
-static cf_err h_get_slot_info(hconn *c, rpc_value *a, rpc_value *o, rpc_arena *ar)
-{
-    (void)c, (void)ar;
-    return hsm_get_slot_info(a[0].ul, &o[0].slot_info);
-}
-
-static cf_err h_get_token_info(hconn *c, rpc_value *a, rpc_value *o, rpc_arena *ar)
-{
-    (void)c, (void)ar;
-    return hsm_get_token_info(a[0].ul, &o[0].token_info);
-}
-
-static cf_err h_get_mechanism_list(hconn *c, rpc_value *a, rpc_value *o, rpc_arena *ar)
-{
-    (void)c;
-    void *p;
-    CK_ULONG n;
-    CF_TRY(outbuf(ar, &a[1], sizeof(CK_ULONG), &p, &n));
-    cf_err rv = hsm_get_mechanism_list(a[0].ul, p, &n);
-    return list_out(&o[0], rv, p, n);
-}
-
-static cf_err h_get_mechanism_info(hconn *c, rpc_value *a, rpc_value *o, rpc_arena *ar)
-{
-    (void)c, (void)ar;
-    return hsm_get_mechanism_info(a[0].ul, a[1].ul, &o[0].mech_info);
-}
-
-static cf_err h_init_token(hconn *c, rpc_value *a, rpc_value *o, rpc_arena *ar)
-{
-    (void)c, (void)o, (void)ar;
-    return hsm_init_token(a[0].ul, a[1].bytes.p, a[1].bytes.len, a[2].bytes.p);
-}
-
-static cf_err h_init_pin(hconn *c, rpc_value *a, rpc_value *o, rpc_arena *ar)
-{
-    (void)c, (void)o, (void)ar;
-    return hsm_init_pin(a[0].ul, a[1].bytes.p, a[1].bytes.len);
-}
-
-static cf_err h_set_pin(hconn *c, rpc_value *a, rpc_value *o, rpc_arena *ar)
-{
-    (void)c, (void)o, (void)ar;
-    return hsm_set_pin(a[0].ul, a[1].bytes.p, a[1].bytes.len, a[2].bytes.p, a[2].bytes.len);
-}
-
-static cf_err h_delete_token(hconn *c, rpc_value *a, rpc_value *o, rpc_arena *ar)
-{
-    (void)c, (void)o, (void)ar;
-    return hsm_delete_token(a[0].ul, a[1].bytes.p, a[1].bytes.len);
-}
-
-static cf_err h_pin_tries_left(hconn *c, rpc_value *a, rpc_value *o, rpc_arena *ar)
-{
-    (void)c, (void)ar;
-    return hsm_pin_tries_left(a[0].ul, a[1].ul, &o[0].ul);
-}
-
-static cf_err h_open_session(hconn *c, rpc_value *a, rpc_value *o, rpc_arena *ar)
-{
-    (void)ar;
-    CK_SESSION_HANDLE h;
-    CF_TRY(hsm_open_session_app(c->app, a[0].ul, a[1].ul, &h));
-    if (track(c, h, a[0].ul) != CF_OK) {
-        (void)hsm_close_session(h);
-        return CF_E_NOMEM;
-    }
-    o[0].ul = h;
-    return CF_OK;
-}
-
-static cf_err h_close_session(hconn *c, rpc_value *a, rpc_value *o, rpc_arena *ar)
-{
-    (void)o, (void)ar;
-    cf_err rv = hsm_close_session(a[0].ul);
-    for (size_t i = 0; i < c->n; i++)
-        if (c->s[i].h == a[0].ul)
-            untrack(c, i);
-    return rv;
-}
-
-/* Only this connection's sessions of the slot: the others belong to other applications. */
-static cf_err h_close_all_sessions(hconn *c, rpc_value *a, rpc_value *o, rpc_arena *ar)
-{
-    (void)o, (void)ar;
-    CF_TRY(hsm_close_all_sessions_app(c->app, a[0].ul));
-    for (size_t i = c->n; i-- > 0;)
-        if (c->s[i].slot == a[0].ul)
-            untrack(c, i);
-    return CF_OK;
-}
-
-static cf_err h_get_session_info(hconn *c, rpc_value *a, rpc_value *o, rpc_arena *ar)
-{
-    (void)c, (void)ar;
-    return hsm_get_session_info(a[0].ul, &o[0].session_info);
-}
-
-static cf_err h_login(hconn *c, rpc_value *a, rpc_value *o, rpc_arena *ar)
-{
-    (void)c, (void)o, (void)ar;
-    return hsm_login(a[0].ul, a[1].ul, a[2].bytes.p, a[2].bytes.len);
-}
-
-static cf_err h_logout(hconn *c, rpc_value *a, rpc_value *o, rpc_arena *ar)
-{
-    (void)c, (void)o, (void)ar;
-    return hsm_logout(a[0].ul);
-}
-
-static cf_err h_create_object(hconn *c, rpc_value *a, rpc_value *o, rpc_arena *ar)
-{
-    (void)c, (void)ar;
-    return hsm_create_object(a[0].ul, a[1].tmpl.attrs, a[1].tmpl.count, &o[0].ul);
-}
-
-static cf_err h_copy_object(hconn *c, rpc_value *a, rpc_value *o, rpc_arena *ar)
-{
-    (void)c, (void)ar;
-    return hsm_copy_object(a[0].ul, a[1].ul, a[2].tmpl.attrs, a[2].tmpl.count, &o[0].ul);
-}
-
-static cf_err h_destroy_object(hconn *c, rpc_value *a, rpc_value *o, rpc_arena *ar)
-{
-    (void)c, (void)o, (void)ar;
-    return hsm_destroy_object(a[0].ul, a[1].ul);
-}
-
-static cf_err h_get_object_size(hconn *c, rpc_value *a, rpc_value *o, rpc_arena *ar)
-{
-    (void)c, (void)ar;
-    return hsm_get_object_size(a[0].ul, a[1].ul, &o[0].ul);
-}
-
-/* Every queried attribute gets a buffer of its capacity; all of them together at most
- * RPC_MAX_DATA bytes (a later attribute past the budget sees a short buffer). */
-static cf_err h_get_attribute_value(hconn *c, rpc_value *a, rpc_value *o, rpc_arena *ar)
-{
-    (void)c;
-    CK_ULONG n = a[2].query.count;
-    CK_ATTRIBUTE *t = rpc_arena_alloc(ar, (n ? n : 1) * sizeof *t);
-    if (!t)
-        return CF_E_NOMEM;
-    size_t budget = RPC_MAX_DATA;
-    for (CK_ULONG i = 0; i < n; i++) {
-        const rpc_query_item *q = &a[2].query.items[i];
-        t[i].type = q->type;
-        t[i].ulValueLen = q->cap;
-        if (q->has_buf) {
-            size_t cap = q->cap > budget ? budget : q->cap;
-            budget -= cap;
-            t[i].ulValueLen = cap;
-            if (!(t[i].pValue = rpc_arena_alloc(ar, cap + 1)))
-                return CF_E_NOMEM;
-        }
-    }
-    cf_err rv = hsm_get_attribute_value(a[0].ul, a[1].ul, t, n);
-    o[0].tmpl.attrs = t;
-    o[0].tmpl.count = n;
-    return rv;
-}
-
-static cf_err h_set_attribute_value(hconn *c, rpc_value *a, rpc_value *o, rpc_arena *ar)
-{
-    (void)c, (void)o, (void)ar;
-    return hsm_set_attribute_value(a[0].ul, a[1].ul, a[2].tmpl.attrs, a[2].tmpl.count);
-}
-
-static cf_err h_find_objects_init(hconn *c, rpc_value *a, rpc_value *o, rpc_arena *ar)
-{
-    (void)c, (void)o, (void)ar;
-    return hsm_find_objects_init(a[0].ul, a[1].tmpl.attrs, a[1].tmpl.count);
-}
-
-static cf_err h_find_objects(hconn *c, rpc_value *a, rpc_value *o, rpc_arena *ar)
-{
-    (void)c;
-    CK_ULONG max = a[1].ul > RPC_MAX_DATA / 8 ? RPC_MAX_DATA / 8 : a[1].ul, n = 0;
-    CK_OBJECT_HANDLE *v = rpc_arena_alloc(ar, (max + 1) * sizeof *v);
-    if (!v)
-        return CF_E_NOMEM;
-    cf_err rv = hsm_find_objects(a[0].ul, v, max, &n);
-    return list_out(&o[0], rv, v, n);
-}
-
-static cf_err h_find_objects_final(hconn *c, rpc_value *a, rpc_value *o, rpc_arena *ar)
-{
-    (void)c, (void)o, (void)ar;
-    return hsm_find_objects_final(a[0].ul);
-}
-
-static cf_err h_op_init(hconn *c, rpc_value *a, rpc_value *o, rpc_arena *ar)
-{
-    (void)c, (void)o, (void)ar;
-    return hsm_op_init(a[0].ul, (hsm_op_kind)a[1].ul, &a[2].mech, a[3].ul);
-}
-
-static cf_err h_op_oneshot(hconn *c, rpc_value *a, rpc_value *o, rpc_arena *ar)
-{
-    (void)c;
-    void *p;
-    CK_ULONG n;
-    CF_TRY(outbuf(ar, &a[3], 1, &p, &n));
-    cf_err rv = hsm_op_oneshot(a[0].ul, (hsm_op_kind)a[1].ul, a[2].bytes.p, a[2].bytes.len, p, &n);
-    return data_out(&o[0], rv, p, n);
-}
-
-static cf_err h_op_update(hconn *c, rpc_value *a, rpc_value *o, rpc_arena *ar)
-{
-    (void)c;
-    hsm_op_kind kind = (hsm_op_kind)a[1].ul;
-    if (kind != HSM_OP_ENCRYPT && kind != HSM_OP_DECRYPT)
-        return data_out(&o[0], hsm_op_update(a[0].ul, kind, a[2].bytes.p, a[2].bytes.len, NULL, NULL), NULL, 0);
-    void *p;
-    CK_ULONG n;
-    CF_TRY(outbuf(ar, &a[3], 1, &p, &n));
-    cf_err rv = hsm_op_update(a[0].ul, kind, a[2].bytes.p, a[2].bytes.len, p, &n);
-    return data_out(&o[0], rv, p, n);
-}
-
-static cf_err h_op_final(hconn *c, rpc_value *a, rpc_value *o, rpc_arena *ar)
-{
-    (void)c;
-    void *p;
-    CK_ULONG n;
-    CF_TRY(outbuf(ar, &a[2], 1, &p, &n));
-    cf_err rv = hsm_op_final(a[0].ul, (hsm_op_kind)a[1].ul, p, &n);
-    return data_out(&o[0], rv, p, n);
-}
-
-static cf_err h_verify(hconn *c, rpc_value *a, rpc_value *o, rpc_arena *ar)
-{
-    (void)c, (void)o, (void)ar;
-    return hsm_verify(a[0].ul, a[1].bytes.p, a[1].bytes.len, a[2].bytes.p, a[2].bytes.len);
-}
-
-static cf_err h_verify_final(hconn *c, rpc_value *a, rpc_value *o, rpc_arena *ar)
-{
-    (void)c, (void)o, (void)ar;
-    return hsm_verify_final(a[0].ul, a[1].bytes.p, a[1].bytes.len);
-}
-
-static cf_err h_op_abort(hconn *c, rpc_value *a, rpc_value *o, rpc_arena *ar)
-{
-    (void)c, (void)o, (void)ar;
-    hsm_op_abort(a[0].ul, (hsm_op_kind)a[1].ul);
-    return CF_OK;
-}
-
-static cf_err h_digest_key(hconn *c, rpc_value *a, rpc_value *o, rpc_arena *ar)
-{
-    (void)c, (void)o, (void)ar;
-    return hsm_digest_key(a[0].ul, a[1].ul);
-}
-
-static cf_err h_generate_key(hconn *c, rpc_value *a, rpc_value *o, rpc_arena *ar)
-{
-    (void)c, (void)ar;
-    return hsm_generate_key(a[0].ul, &a[1].mech, a[2].tmpl.attrs, a[2].tmpl.count, &o[0].ul);
-}
-
-static cf_err h_generate_key_pair(hconn *c, rpc_value *a, rpc_value *o, rpc_arena *ar)
-{
-    (void)c, (void)ar;
-    return hsm_generate_key_pair(a[0].ul, &a[1].mech, a[2].tmpl.attrs, a[2].tmpl.count, a[3].tmpl.attrs,
-                                 a[3].tmpl.count, &o[0].ul, &o[1].ul);
-}
-
-static cf_err h_wrap_key(hconn *c, rpc_value *a, rpc_value *o, rpc_arena *ar)
-{
-    (void)c;
-    void *p;
-    CK_ULONG n;
-    CF_TRY(outbuf(ar, &a[4], 1, &p, &n));
-    cf_err rv = hsm_wrap_key(a[0].ul, &a[1].mech, a[2].ul, a[3].ul, p, &n);
-    return data_out(&o[0], rv, p, n);
-}
-
-static cf_err h_unwrap_key(hconn *c, rpc_value *a, rpc_value *o, rpc_arena *ar)
-{
-    (void)c, (void)ar;
-    return hsm_unwrap_key(a[0].ul, &a[1].mech, a[2].ul, a[3].bytes.p, a[3].bytes.len, a[4].tmpl.attrs,
-                          a[4].tmpl.count, &o[0].ul);
-}
-
-static cf_err h_derive_key(hconn *c, rpc_value *a, rpc_value *o, rpc_arena *ar)
-{
-    (void)c, (void)ar;
-    return hsm_derive_key(a[0].ul, &a[1].mech, a[2].ul, a[3].tmpl.attrs, a[3].tmpl.count, &o[0].ul);
-}
-
-static cf_err h_generate_random(hconn *c, rpc_value *a, rpc_value *o, rpc_arena *ar)
-{
-    (void)c;
-    if (a[1].ul > RPC_MAX_DATA)
-        return CF_E_ARGS;
-    uint8_t *p = rpc_arena_alloc(ar, (size_t)a[1].ul + 1);
-    if (!p)
-        return CF_E_NOMEM;
-    cf_err rv = hsm_generate_random(a[0].ul, p, (size_t)a[1].ul);
-    return data_out(&o[0], rv, p, a[1].ul);
-}
-
-/* session: argument 0 is a session handle that must be this connection's. */
-static const struct {
-    handler fn;
-    bool session;
-} dispatch[] = {
-    [RPC_FN_GET_SLOT_LIST] = { h_get_slot_list, false },
-    [RPC_FN_GET_SLOT_INFO] = { h_get_slot_info, false },
-    [RPC_FN_GET_TOKEN_INFO] = { h_get_token_info, false },
-    [RPC_FN_GET_MECHANISM_LIST] = { h_get_mechanism_list, false },
-    [RPC_FN_GET_MECHANISM_INFO] = { h_get_mechanism_info, false },
-    [RPC_FN_INIT_TOKEN] = { h_init_token, false },
-    [RPC_FN_INIT_PIN] = { h_init_pin, true },
-    [RPC_FN_SET_PIN] = { h_set_pin, true },
-    [RPC_FN_DELETE_TOKEN] = { h_delete_token, false },
-    [RPC_FN_PIN_TRIES_LEFT] = { h_pin_tries_left, false },
-    [RPC_FN_OPEN_SESSION] = { h_open_session, false },
-    [RPC_FN_CLOSE_SESSION] = { h_close_session, true },
-    [RPC_FN_CLOSE_ALL_SESSIONS] = { h_close_all_sessions, false },
-    [RPC_FN_GET_SESSION_INFO] = { h_get_session_info, true },
-    [RPC_FN_LOGIN] = { h_login, true },
-    [RPC_FN_LOGOUT] = { h_logout, true },
-    [RPC_FN_CREATE_OBJECT] = { h_create_object, true },
-    [RPC_FN_COPY_OBJECT] = { h_copy_object, true },
-    [RPC_FN_DESTROY_OBJECT] = { h_destroy_object, true },
-    [RPC_FN_GET_OBJECT_SIZE] = { h_get_object_size, true },
-    [RPC_FN_GET_ATTRIBUTE_VALUE] = { h_get_attribute_value, true },
-    [RPC_FN_SET_ATTRIBUTE_VALUE] = { h_set_attribute_value, true },
-    [RPC_FN_FIND_OBJECTS_INIT] = { h_find_objects_init, true },
-    [RPC_FN_FIND_OBJECTS] = { h_find_objects, true },
-    [RPC_FN_FIND_OBJECTS_FINAL] = { h_find_objects_final, true },
-    [RPC_FN_OP_INIT] = { h_op_init, true },
-    [RPC_FN_OP_ONESHOT] = { h_op_oneshot, true },
-    [RPC_FN_OP_UPDATE] = { h_op_update, true },
-    [RPC_FN_OP_FINAL] = { h_op_final, true },
-    [RPC_FN_VERIFY] = { h_verify, true },
-    [RPC_FN_VERIFY_FINAL] = { h_verify_final, true },
-    [RPC_FN_OP_ABORT] = { h_op_abort, true },
-    [RPC_FN_DIGEST_KEY] = { h_digest_key, true },
-    [RPC_FN_GENERATE_KEY] = { h_generate_key, true },
-    [RPC_FN_GENERATE_KEY_PAIR] = { h_generate_key_pair, true },
-    [RPC_FN_WRAP_KEY] = { h_wrap_key, true },
-    [RPC_FN_UNWRAP_KEY] = { h_unwrap_key, true },
-    [RPC_FN_DERIVE_KEY] = { h_derive_key, true },
-    [RPC_FN_GENERATE_RANDOM] = { h_generate_random, true },
-};
-
-/* ---- the connection loop --------------------------------------------------------------------- */
-/* The transport under the frames: the socket itself (Unix) or a TLS connection over it. */
-typedef struct {
-    int fd;
-    cf_tls *tls;
-} hx;
-
-static bool read_full(int fd, uint8_t *p, size_t n)
-{
-    while (n) {
-        ssize_t k = recv(fd, p, n, 0);
-        if (k < 0 && errno == EINTR)
-            continue;
-        if (k <= 0)
-            return false;
-        p += k;
-        n -= (size_t)k;
-    }
-    return true;
-}
-
-static bool write_full(int fd, const uint8_t *p, size_t n)
-{
-    while (n) {
-        ssize_t k = send(fd, p, n, MSG_NOSIGNAL);
-        if (k < 0 && errno == EINTR)
-            continue;
-        if (k <= 0)
-            return false;
-        p += k;
-        n -= (size_t)k;
-    }
-    return true;
-}
-
-static bool hx_read_full(hx *x, uint8_t *p, size_t n)
-{
-    if (!x->tls)
-        return read_full(x->fd, p, n);
-    while (n) {
-        ssize_t k = cf_tls_read(x->tls, p, n);
-        if (k < 0 && errno == EINTR)
-            continue;
-        if (k <= 0)
-            return false;
-        p += k;
-        n -= (size_t)k;
-    }
-    return true;
-}
-
-static bool hx_write_full(hx *x, const uint8_t *p, size_t n)
-{
-    if (!x->tls)
-        return write_full(x->fd, p, n);
-    while (n) {
-        ssize_t k = cf_tls_write(x->tls, p, n);
-        if (k < 0 && errno == EINTR)
-            continue;
-        if (k <= 0)
-            return false;
-        p += k;
-        n -= (size_t)k;
-    }
-    return true;
-}
-
-/* Sends what w holds (when it encoded) and wipes it. */
-static bool send_writer(hx *fd, cf_writer *w, cf_err encoded)
-{
-    bool ok = encoded == CF_OK && cf_writer_status(w) == CF_OK && hx_write_full(fd, w->p, w->len);
-    cf_writer_free(w);
-    return ok;
-}
-
-static bool send_error(hx *fd, uint32_t id, cf_err status, const char *msg)
-{
-    cf_writer w = cf_writer_heap();
-    return send_writer(fd, &w, rpc_encode_error(&w, id, status, msg));
-}
-
-/* One REQUEST: false when the connection must close. */
-static bool serve_request(hx *fd, hconn *c, const rpc_frame *f)
-{
-    rpc_arena ar = RPC_ARENA_INIT;
-    rpc_call call;
-    cf_err rv = rpc_decode_request(f, &call, &ar);
-    if (rv == CF_E_NOT_SUPPORTED)
-        return send_error(fd, f->id, rv, "unknown function code");
-    if (rv != CF_OK) {
-        (void)send_error(fd, f->id, rv, rv == CF_E_NOMEM ? "out of memory" : "malformed request");
-        rpc_arena_free(&ar);
-        return rv == CF_E_NOMEM;
-    }
-    rpc_reply reply;
-    memset(&reply, 0, sizeof reply);
-    reply.fn = call.fn;
-    if (call.fn >= sizeof dispatch / sizeof dispatch[0] || !dispatch[call.fn].fn)
-        reply.status = CF_E_NOT_SUPPORTED;
-    else if (dispatch[call.fn].session && !owns(c, call.arg[0].ul))
-        reply.status = CF_E_SESSION_HANDLE_INVALID;
-    else
-        reply.status = dispatch[call.fn].fn(c, call.arg, reply.out, &ar);
-    reply.has_outputs = rpc_status_has_outputs(reply.fn, reply.status);
-    cf_writer w = cf_writer_heap();
-    rv = rpc_encode_response(&w, f->id, &reply);
-    bool ok;
-    if (rv == CF_OK) {
-        ok = send_writer(fd, &w, rv);
-    } else { /* an answer that does not fit a frame: say so, keep the connection */
-        cf_writer_free(&w);
-        ok = send_error(fd, f->id, rv, "the response does not fit in a frame");
-    }
-    rpc_arena_free(&ar);
-    return ok;
-}
-
-static void serve(hx *fd)
-{
-    hconn c = { .app = atomic_fetch_add(&next_app, 1) };
-    bool hello = false;
-    for (;;) {
-        uint8_t head[4];
-        size_t total;
-        if (!hx_read_full(fd, head, sizeof head))
-            break;
-        if (rpc_frame_size(head, sizeof head, &total) != CF_OK) {
-            (void)send_error(fd, 0, CF_E_FORMAT, "bad frame length");
-            break;
-        }
-        uint8_t *buf = malloc(total);
-        if (!buf)
-            break;
-        memcpy(buf, head, sizeof head);
-        bool ok = hx_read_full(fd, buf + sizeof head, total - sizeof head);
-        cf_reader r = cf_reader_init(buf, total);
-        rpc_frame f;
-        if (ok && rpc_frame_parse(&r, &f) != CF_OK) {
-            (void)send_error(fd, 0, CF_E_FORMAT, "bad frame");
-            ok = false;
-        } else if (ok && !hello) {
-            rpc_hello h;
-            char msg[256];
-            if (f.type != RPC_HELLO || rpc_decode_hello(&f, &h) != CF_OK) {
-                (void)send_error(fd, 0, CF_E_FORMAT, "expected HELLO");
-                ok = false;
-            } else if (rpc_hello_accept(&h, msg, sizeof msg) != CF_OK) {
-                (void)send_error(fd, 0, CF_E_NOT_SUPPORTED, msg);
-                ok = false;
-            } else {
-                rpc_hello self = rpc_hello_self();
-                cf_writer w = cf_writer_heap();
-                ok = hello = send_writer(fd, &w, rpc_encode_hello(&w, RPC_HELLO_OK, &self));
-            }
-        } else if (ok && f.type != RPC_REQUEST) {
-            (void)send_error(fd, f.type == RPC_ERROR ? 0 : f.id, CF_E_FORMAT, "expected REQUEST");
-            ok = false;
-        } else if (ok) {
-            ok = serve_request(fd, &c, &f);
-        }
-        cf_free_wiped(buf, total);
-        if (!ok)
-            break;
-    }
-    hsm_app_end(c.app);
-    if (c.n)
-        cf_debug("hsm: connection ended, %zu session(s) closed", c.n);
-    free(c.s);
-}
-
-void cofferd_hsm_serve(int fd)
-{
-    hx x = { fd, NULL };
-    serve(&x);
-}
-
-/* ---- listener and threads ------------------------------------------------------------------ */
-typedef struct hsm_thread {
-    pthread_t th;
-    int fd;                 /* -1 once the connection thread closed it */
-    bool done;
-    struct cofferd_hsm *srv;
-    struct hsm_thread *next;
-} hsm_thread;
-
 struct cofferd_hsm {
-    cf_tls_ctx *tls;        /* NULL: a Unix socket */
-    int lfd;
-    int wake[2];
-    char path[CF_SOCK_PATH_MAX];
-    pthread_t acceptor;
-    pthread_mutex_t mu;
-    hsm_thread *conns;
+    uint8_t wake_tag;            /* TAG_WAKE */
+    int wake_fd;                 /* eventfd: readable = stop */
+    int ep;
+    cf_tls_ctx *tls;             /* the TLS listeners' context, NULL without one */
+    hsm_listener lst[CF_HSM_LISTEN_MAX];
+    size_t n_lst;
+    hsrv_registry reg;
+    unsigned max_conns;
+    int64_t idle_ms;             /* 0: never */
+    pthread_mutex_t mu;          /* conns, n_conns, listener pauses, stopping; the housekeeper's wait */
+    pthread_cond_t tick;
+    hconn *conns;
+    size_t n_conns;
+    bool stopping;
+    pthread_t *workers;
+    unsigned n_workers, n_started;
+    pthread_t housekeeper;
+    bool housekeeper_started;
+    _Atomic int64_t refused_log_ms;  /* refusals are logged at most once a second */
+    atomic_uint refused;
 };
 
-static void *conn_main(void *arg)
+static int64_t now_ms(void)
 {
-    hsm_thread *t = arg;
-    if (t->srv->tls) {
-        /* the handshake may not hold the thread forever (a silent or plaintext peer) */
-        struct timeval tv = { 10, 0 }, none = { 0, 0 };
-        int one = 1;
-        (void)setsockopt(t->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-        (void)setsockopt(t->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-        char err[400];
-        cf_tls *tls;
-        if (cf_tls_accept(t->srv->tls, t->fd, &tls, err, sizeof err) == CF_OK) {
-            (void)setsockopt(t->fd, SOL_SOCKET, SO_RCVTIMEO, &none, sizeof none);
-            hx x = { t->fd, tls };
-            serve(&x);
-            cf_tls_free(tls);
-        } else {
-            cf_info("hsm: TLS connection refused: %s", err);
-        }
-    } else {
-        cofferd_hsm_serve(t->fd);
-    }
-    pthread_mutex_lock(&t->srv->mu);
-    close(t->fd);
-    t->fd = -1;
-    t->done = true;
-    pthread_mutex_unlock(&t->srv->mu);
-    return NULL;
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
 }
 
-/* Joins and frees the connection threads that ended. */
-static void reap(cofferd_hsm *h)
+static bool arm(cofferd_hsm *h, int fd, void *tag, uint32_t events, int op)
+{
+    struct epoll_event ev = { .events = events | EPOLLONESHOT, .data.ptr = tag };
+    return epoll_ctl(h->ep, op, fd, &ev) == 0;
+}
+
+/* ---- connections: life and death -------------------------------------------------------------- */
+/* Steps of serving a connection: carry on, wait for the events given, or close it. */
+typedef enum { STEP_GO, STEP_WAIT, STEP_CLOSE } step;
+
+static hconn *conn_new(cofferd_hsm *h, const hsm_listener *l, int fd)
+{
+    hconn *c = calloc(1, sizeof *c);
+    if (!c)
+        return NULL;
+    c->tag = TAG_CONN;
+    c->fd = fd;
+    c->out = cf_writer_heap();
+    c->read_wants = EPOLLIN;
+    atomic_init(&c->last_ms, now_ms());
+    atomic_init(&c->busy, false);
+    atomic_init(&c->handshaking, l->tls);
+    if (l->tls) {
+        int one = 1;
+        (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        if (cf_tls_server_new(h->tls, fd, &c->tls) != CF_OK) {
+            free(c);
+            return NULL;
+        }
+        c->state = CONN_TLS_HANDSHAKE;
+        c->hs_deadline_ms = atomic_load(&c->last_ms) + hsrv_handshake_ms;
+        return c;
+    }
+    /* the Unix peer's identity: its user, as the kernel saw it at connect() */
+    struct ucred cred;
+    socklen_t len = sizeof cred;
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) {
+        cf_warn("hsm: cannot read a Unix peer's credentials: %s", strerror(errno));
+        free(c);
+        return NULL;
+    }
+    c->peer.kind = HSRV_PEER_UNIX;
+    memcpy(c->peer.id, &cred.uid, sizeof cred.uid);
+    c->state = CONN_HELLO;
+    return c;
+}
+
+/* Unlinks, closes and frees c; its application ends if c was its last connection. Only the worker
+ * holding c (or the stopping thread, once the workers are gone) calls this. */
+static void conn_close(cofferd_hsm *h, hconn *c)
+{
+    cf_tls_free(c->tls);
+    pthread_mutex_lock(&h->mu);
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        h->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    h->n_conns--;
+    close(c->fd);   /* under the mutex: the housekeeper never shuts down a reused number */
+    pthread_mutex_unlock(&h->mu);
+    if (c->app)
+        hsrv_registry_leave(&h->reg, c->app);
+    hsrv_inbuf_free(&c->in);
+    cf_writer_free(&c->out);
+    free(c);
+}
+
+/* Past max_connections: a Unix client is told why (one ERROR frame, id 0) before the close; a TLS
+ * one only sees the close, since nothing can be said before its handshake. */
+static void refuse(cofferd_hsm *h, const hsm_listener *l, int fd)
+{
+    char msg[80];
+    snprintf(msg, sizeof msg, "too many connections (max_connections = %u)", h->max_conns);
+    if (!l->tls) {
+        uint8_t buf[160];
+        cf_writer w = cf_writer_fixed(buf, sizeof buf);
+        if (rpc_encode_error(&w, 0, CF_E_SESSION_COUNT, msg) == CF_OK)
+            (void)send(fd, buf, w.len, MSG_NOSIGNAL | MSG_DONTWAIT);
+    }
+    close(fd);
+    unsigned n = atomic_fetch_add(&h->refused, 1) + 1;
+    int64_t now = now_ms(), last = atomic_load(&h->refused_log_ms);
+    if (now - last >= 1000 && atomic_compare_exchange_strong(&h->refused_log_ms, &last, now))
+        cf_warn("hsm: refused a connection: %s (%u refused so far)", msg, n);
+}
+
+static void admit(cofferd_hsm *h, const hsm_listener *l, int fd)
 {
     pthread_mutex_lock(&h->mu);
-    for (hsm_thread **pp = &h->conns; *pp;) {
-        hsm_thread *t = *pp;
-        if (t->done) {
-            *pp = t->next;
-            pthread_join(t->th, NULL);
-            free(t);
-        } else {
-            pp = &t->next;
-        }
+    bool full = h->n_conns >= h->max_conns;
+    if (!full)
+        h->n_conns++;        /* the slot is taken now; conn_close gives it back */
+    pthread_mutex_unlock(&h->mu);
+    if (full) {
+        refuse(h, l, fd);
+        return;
+    }
+    hconn *c = conn_new(h, l, fd);
+    pthread_mutex_lock(&h->mu);
+    if (c) {
+        c->next = h->conns;
+        if (h->conns)
+            h->conns->prev = c;
+        h->conns = c;
+    } else {
+        h->n_conns--;
     }
     pthread_mutex_unlock(&h->mu);
+    if (!c) {
+        close(fd);
+        return;
+    }
+    /* both a TLS client (ClientHello) and a Unix one (HELLO) speak first */
+    if (!arm(h, fd, c, EPOLLIN, EPOLL_CTL_ADD)) {
+        cf_warn("hsm: cannot watch a new connection: %s", strerror(errno));
+        conn_close(h, c);
+    }
 }
 
-static void *accept_main(void *arg)
+static void on_listener(cofferd_hsm *h, hsm_listener *l)
+{
+    for (int i = 0; i < HSRV_ACCEPT_BATCH; i++) {
+        int fd = accept4(l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd >= 0) {
+            admit(h, l, fd);
+            continue;
+        }
+        if (errno == EAGAIN || errno == EWOULDBLOCK)
+            break;
+        if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+            /* the listener would fire again at once: it rests until the housekeeper's next tick */
+            cf_warn("hsm: cannot accept a connection: %s", strerror(errno));
+            pthread_mutex_lock(&h->mu);
+            l->paused = true;
+            pthread_mutex_unlock(&h->mu);
+            return;
+        }
+        /* anything else is the failed connection's own (a reset, a network error): next */
+    }
+    if (!arm(h, l->fd, l, EPOLLIN, EPOLL_CTL_MOD))
+        cf_error("hsm: cannot re-arm a listener: %s", strerror(errno));
+}
+
+/* ---- connections: bytes in and out ------------------------------------------------------------ */
+/* Sends what out holds. GO when all of it is sent (out is then wiped and emptied); WAIT with
+ * *events when the socket takes no more now. One send per call on a Unix socket: a short send
+ * means its buffer is full, and asking again would only cost a system call to hear EAGAIN. */
+static step flush(hconn *c, uint32_t *events)
+{
+    if (cf_writer_status(&c->out) != CF_OK)
+        return STEP_CLOSE;           /* an answer could not be encoded for want of memory */
+    while (c->out_off < c->out.len) {
+        const uint8_t *p = c->out.p + c->out_off;
+        size_t left = c->out.len - c->out_off, n = 0;
+        if (!c->tls) {
+            ssize_t k = send(c->fd, p, left, MSG_NOSIGNAL);
+            if (k < 0 && errno == EINTR)
+                continue;
+            if (k < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+                *events = EPOLLOUT;
+                return STEP_WAIT;
+            }
+            if (k <= 0)
+                return STEP_CLOSE;
+            c->out_off += (size_t)k;
+            if ((size_t)k < left) {
+                *events = EPOLLOUT;
+                return STEP_WAIT;
+            }
+            continue;
+        }
+        switch (cf_tls_write_nb(c->tls, p, left, &n)) {
+        case CF_TLS_DONE:
+            c->out_off += n;
+            continue;
+        case CF_TLS_WANT_READ:
+            *events = EPOLLIN;
+            return STEP_WAIT;
+        case CF_TLS_WANT_WRITE:
+            *events = EPOLLOUT;
+            return STEP_WAIT;
+        default:
+            return STEP_CLOSE;
+        }
+    }
+    /* answers hold plaintext and attribute values: wiped once sent */
+    cf_wipe(c->out.p, c->out.len);
+    c->out.len = 0;
+    c->out_off = 0;
+    if (c->out.cap > HSRV_OUT_KEEP) {
+        cf_writer_free(&c->out);
+        c->out = cf_writer_heap();
+    }
+    return STEP_GO;
+}
+
+/* One read into the input buffer: GO with bytes added, WAIT (nothing there now; read_wants says
+ * for what), CLOSE at the end of the stream or on an error. */
+static step fill(hconn *c)
+{
+    size_t need;
+    (void)hsrv_split(c->in.p, c->in.len, &need);
+    if (hsrv_inbuf_room(&c->in, need) != CF_OK)
+        return STEP_CLOSE;
+    uint8_t *p = c->in.p + c->in.len;
+    size_t room = c->in.cap - c->in.len, n = 0;
+    c->read_wants = EPOLLIN;
+    if (!c->tls) {
+        ssize_t k;
+        do
+            k = recv(c->fd, p, room, 0);
+        while (k < 0 && errno == EINTR);
+        if (k > 0) {
+            c->in.len += (size_t)k;
+            return STEP_GO;
+        }
+        return k < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) ? STEP_WAIT : STEP_CLOSE;
+    }
+    switch (cf_tls_read_nb(c->tls, p, room, &n)) {
+    case CF_TLS_DONE:
+        c->in.len += n;
+        return STEP_GO;
+    case CF_TLS_WANT_READ:
+        return STEP_WAIT;
+    case CF_TLS_WANT_WRITE:
+        c->read_wants = EPOLLOUT;
+        return STEP_WAIT;
+    default:
+        return STEP_CLOSE;
+    }
+}
+
+/* ---- connections: frames ---------------------------------------------------------------------- */
+static void conn_fail(hconn *c, uint32_t id, cf_err status, const char *msg)
+{
+    hsrv_error(&c->out, id, status, msg);
+    c->close_after = true;
+}
+
+/* The first frame: HELLO. The connection joins the application its token names (same peer), or
+ * gets a new one; HELLO_OK names it (docs/protocol.md, "Handshake"). A minor-0 client gets no
+ * token: a peer never sends what the other's minor version lacks. */
+static void conn_hello(cofferd_hsm *h, hconn *c, const rpc_frame *f)
+{
+    rpc_hello hi;
+    char msg[256];
+    if (f->type != RPC_HELLO || rpc_decode_hello(f, &hi) != CF_OK) {
+        conn_fail(c, 0, CF_E_FORMAT, "expected HELLO");
+        return;
+    }
+    if (rpc_hello_accept(&hi, msg, sizeof msg) != CF_OK) {
+        conn_fail(c, 0, CF_E_NOT_SUPPORTED, msg);
+        return;
+    }
+    bool joined;
+    cf_err rv = hsrv_registry_enter(&h->reg, &c->peer, hi.has_token ? hi.token : NULL, &c->app, &joined);
+    if (rv != CF_OK) {
+        cf_wipe(&hi, sizeof hi);
+        conn_fail(c, 0, rv, rv == CF_E_NOMEM ? "out of memory" : "cannot make an application token");
+        return;
+    }
+    rpc_hello ok = rpc_hello_self();
+    if (hi.minor >= 1) {
+        ok.has_token = true;
+        memcpy(ok.token, c->app->token, sizeof ok.token);
+    }
+    if (rpc_encode_hello(&c->out, RPC_HELLO_OK, &ok) != CF_OK)
+        c->close_after = true;
+    cf_debug("hsm: connection %s application %llu", joined ? "joined" : "opened", (unsigned long long)c->app->id);
+    cf_wipe(&ok, sizeof ok);
+    cf_wipe(&hi, sizeof hi);
+    c->state = CONN_READY;
+}
+
+static void serve_frame(cofferd_hsm *h, hconn *c, const uint8_t *p, size_t len)
+{
+    cf_reader r = cf_reader_init(p, len);
+    rpc_frame f;
+    if (rpc_frame_parse(&r, &f) != CF_OK) {
+        conn_fail(c, 0, CF_E_FORMAT, "bad frame");
+        return;
+    }
+    if (c->state == CONN_HELLO)
+        conn_hello(h, c, &f);
+    else if (!hsrv_dispatch(c->app, &f, &c->out))
+        c->close_after = true;
+}
+
+/* Serves every whole frame buffered, in order, appending the answers to out. */
+static void serve_input(cofferd_hsm *h, hconn *c)
+{
+    size_t off = 0, served = 0, len;
+    while (!c->close_after) {
+        hsrv_split_result s = hsrv_split(c->in.p + off, c->in.len - off, &len);
+        if (s == HSRV_SPLIT_NEED)
+            break;
+        if (s == HSRV_SPLIT_BAD) {
+            conn_fail(c, 0, CF_E_FORMAT, "bad frame length");
+            break;
+        }
+        serve_frame(h, c, c->in.p + off, len);
+        off += len;
+        served++;
+    }
+    hsrv_inbuf_consume(&c->in, off);    /* served frames (PINs) wiped */
+    if (served)
+        atomic_store(&c->last_ms, now_ms());
+}
+
+/* The TLS handshake, one step: GO once it is complete (the peer is then its certificate). */
+static step conn_handshake(hconn *c, uint32_t *events)
+{
+    char err[400];
+    switch (cf_tls_handshake_step(c->tls, err, sizeof err)) {
+    case CF_TLS_DONE:
+        break;
+    case CF_TLS_WANT_READ:
+        *events = EPOLLIN;
+        return STEP_WAIT;
+    case CF_TLS_WANT_WRITE:
+        *events = EPOLLOUT;
+        return STEP_WAIT;
+    default:
+        cf_info("hsm: TLS connection refused: %s", err);
+        return STEP_CLOSE;
+    }
+    if (cf_tls_peer_id(c->tls, c->peer.id) != CF_OK) /* not reached: a certificate is required */
+        return STEP_CLOSE;
+    c->peer.kind = HSRV_PEER_TLS;
+    c->state = CONN_HELLO;
+    atomic_store(&c->handshaking, false);
+    return STEP_GO;
+}
+
+/* Everything a connection's event calls for; returns the events to wait for next, 0 to close. */
+static uint32_t conn_drive(cofferd_hsm *h, hconn *c)
+{
+    uint32_t events = 0;
+    if (c->state == CONN_TLS_HANDSHAKE) {
+        step s = conn_handshake(c, &events);
+        if (s != STEP_GO)
+            return s == STEP_WAIT ? events : 0;
+    }
+    if (c->out_off < c->out.len || c->close_after) { /* answers still waiting for the socket */
+        step s = flush(c, &events);
+        if (s != STEP_GO || c->close_after)
+            return s == STEP_WAIT ? events : 0;
+    }
+    for (;;) {
+        step s = fill(c);
+        if (s == STEP_CLOSE) {
+            (void)flush(c, &events);  /* the answers served before the end, if the socket takes them */
+            return 0;
+        }
+        if (s == STEP_GO)
+            serve_input(h, c);
+        /* bytes TLS has already decrypted are not in the socket: epoll would not report them */
+        if (s == STEP_WAIT || c->close_after || !c->tls || cf_tls_pending(c->tls) == 0)
+            break;
+    }
+    step s = flush(c, &events);
+    if (s != STEP_GO)
+        return s == STEP_WAIT ? events : 0;
+    return c->close_after ? 0 : c->read_wants;
+}
+
+static void on_conn(cofferd_hsm *h, hconn *c)
+{
+    /* The previous holder's release of busy, before its re-arm, is what this acquire pairs with:
+     * everything it wrote to c is visible here. (epoll orders the two in the kernel too, but
+     * neither the C memory model nor ThreadSanitizer can see that.) */
+    (void)atomic_exchange_explicit(&c->busy, true, memory_order_acquire);
+    uint32_t events = conn_drive(h, c);
+    if (!events) {
+        conn_close(h, c);
+        return;
+    }
+    int fd = c->fd;
+    atomic_store_explicit(&c->busy, false, memory_order_release);
+    /* from here c may be another worker's: not touched unless the re-arm failed (then no event
+     * can hand it to anyone) */
+    if (!arm(h, fd, c, events, EPOLL_CTL_MOD))
+        conn_close(h, c);
+}
+
+/* ---- threads ------------------------------------------------------------------------------------ */
+static void *worker_main(void *arg)
 {
     cofferd_hsm *h = arg;
     for (;;) {
-        struct pollfd p[2] = { { h->lfd, POLLIN, 0 }, { h->wake[0], POLLIN, 0 } };
-        if (poll(p, 2, -1) < 0) {
-            if (errno == EINTR)
-                continue;
+        struct epoll_event ev;
+        /* one event at a time: the others stay for the other workers */
+        int k = epoll_wait(h->ep, &ev, 1, -1);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k < 0) {
+            cf_error("hsm: epoll_wait failed: %s", strerror(errno));
             break;
         }
-        if (p[1].revents)
+        if (k == 0)
+            continue;
+        uint8_t tag = *(const uint8_t *)ev.data.ptr;
+        if (tag == TAG_WAKE)
             break;
-        if (!p[0].revents)
-            continue;
-        int fd = accept(h->lfd, NULL, NULL);
-        reap(h);
-        if (fd < 0)
-            continue;
-        hsm_thread *t = calloc(1, sizeof *t);
-        if (!t) {
-            close(fd);
-            continue;
-        }
-        t->fd = fd;
-        t->srv = h;
-        pthread_mutex_lock(&h->mu);
-        if (pthread_create(&t->th, NULL, conn_main, t) != 0) {
-            pthread_mutex_unlock(&h->mu);
-            cf_warn("hsm: cannot start a connection thread");
-            close(fd);
-            free(t);
-            continue;
-        }
-        t->next = h->conns;
-        h->conns = t;
-        pthread_mutex_unlock(&h->mu);
+        if (tag == TAG_LISTENER)
+            on_listener(h, ev.data.ptr);
+        else
+            on_conn(h, ev.data.ptr);
     }
     return NULL;
 }
 
-/* A TCP listener on host:port for TLS ("*": every address). -1 with err set on failure. */
-static int tcp_listen(const cf_listen *l, char *err, size_t errlen)
+/* Under h->mu: shuts down the connections past a deadline, re-arms paused listeners. */
+static void sweep_locked(cofferd_hsm *h, int64_t now)
 {
-    struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE }, *ai;
-    char port[8];
-    snprintf(port, sizeof port, "%u", (unsigned)l->port);
-    int g = getaddrinfo(strcmp(l->host, "*") == 0 ? NULL : l->host, port, &hints, &ai);
-    if (g != 0) {
-        snprintf(err, errlen, "[hsm] listen: cannot resolve %s: %s", l->host, gai_strerror(g));
-        return -1;
-    }
-    int fd = -1, e = 0;
-    for (struct addrinfo *a = ai; a && fd < 0; a = a->ai_next) {
-        fd = socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC, a->ai_protocol);
-        if (fd < 0)
+    for (hconn *c = h->conns; c; c = c->next) {
+        if (c->expired)
             continue;
-        int one = 1;
-        (void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-        if (bind(fd, a->ai_addr, a->ai_addrlen) != 0 || listen(fd, 128) != 0) {
-            e = errno;
-            close(fd);
-            fd = -1;
-        }
+        bool late = atomic_load(&c->handshaking) && now >= c->hs_deadline_ms;
+        bool idle = h->idle_ms && !atomic_load(&c->busy) && now - atomic_load(&c->last_ms) >= h->idle_ms;
+        if (!late && !idle)
+            continue;
+        if (late)
+            cf_info("hsm: TLS connection refused: no handshake within %lld ms", (long long)hsrv_handshake_ms);
+        else
+            cf_debug("hsm: closing a connection idle for %lld s", (long long)(h->idle_ms / 1000));
+        (void)shutdown(c->fd, SHUT_RDWR);
+        c->expired = true;
     }
-    freeaddrinfo(ai);
-    if (fd < 0)
-        snprintf(err, errlen, "[hsm] listen: cannot listen on tls:%s:%u: %s", l->host, (unsigned)l->port,
-                 strerror(e ? e : EADDRNOTAVAIL));
-    return fd;
+    for (size_t i = 0; i < h->n_lst; i++)
+        if (h->lst[i].paused) {
+            h->lst[i].paused = false;
+            (void)arm(h, h->lst[i].fd, &h->lst[i], EPOLLIN, EPOLL_CTL_MOD);
+        }
 }
 
-static cf_err start(const cf_listen *l, unsigned mode, cf_tls_ctx *tls, cofferd_hsm **out, char *err,
-                    size_t errlen);
+static void *housekeeper_main(void *arg)
+{
+    cofferd_hsm *h = arg;
+    pthread_mutex_lock(&h->mu);
+    while (!h->stopping) {
+        struct timespec t;
+        clock_gettime(CLOCK_MONOTONIC, &t);
+        t.tv_nsec += HSRV_TICK_MS * 1000000L;
+        if (t.tv_nsec >= 1000000000L) {
+            t.tv_sec++;
+            t.tv_nsec -= 1000000000L;
+        }
+        (void)pthread_cond_timedwait(&h->tick, &h->mu, &t);
+        if (!h->stopping)
+            sweep_locked(h, now_ms());
+    }
+    pthread_mutex_unlock(&h->mu);
+    return NULL;
+}
+
+/* ---- start and stop ----------------------------------------------------------------------------- */
+static cf_err open_listeners(cofferd_hsm *h, const cf_config *cfg, char *err, size_t errlen)
+{
+    gid_t gid = (gid_t)-1;
+    if (cfg->hsm_socket_group[0])
+        CF_TRY(hsrv_group_id(cfg->hsm_socket_group, &gid, err, errlen));
+    for (size_t i = 0; i < cfg->n_hsm_listen; i++) {
+        const cf_listen *l = &cfg->hsm_listen[i];
+        hsm_listener *s = &h->lst[h->n_lst];
+        s->tag = TAG_LISTENER;
+        s->tls = l->kind == CF_LISTEN_TLS;
+        if (s->tls && !h->tls) {
+            char why[400];
+            if (cf_tls_server_ctx_new(cfg->hsm_cert, cfg->hsm_key, cfg->hsm_client_ca, &h->tls, why, sizeof why) !=
+                CF_OK) {
+                snprintf(err, errlen, "[hsm] TLS: %s", why);
+                return CF_E_CONFIG;
+            }
+        }
+        s->fd = s->tls ? hsrv_listen_tcp(l, err, errlen) : hsrv_listen_unix(l, cfg->hsm_socket_mode, gid, err, errlen);
+        if (s->fd < 0)
+            return CF_E_IO;
+        if (!s->tls)
+            snprintf(s->path, sizeof s->path, "%s", l->path);
+        h->n_lst++;
+        if (!arm(h, s->fd, s, EPOLLIN, EPOLL_CTL_ADD)) {
+            snprintf(err, errlen, "[hsm] cannot watch a listener: %s", strerror(errno));
+            return CF_E_IO;
+        }
+    }
+    return CF_OK;
+}
+
+/* The workers and the housekeeper, with SIGPIPE blocked in them (they inherit this thread's mask):
+ * a TLS write to a peer that went away must not kill the daemon, and a blocked SIGPIPE costs no
+ * system call per write. */
+static cf_err start_threads(cofferd_hsm *h, char *err, size_t errlen)
+{
+    sigset_t pipe_set, old;
+    sigemptyset(&pipe_set);
+    sigaddset(&pipe_set, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
+    cf_err rv = CF_OK;
+    for (; h->n_started < h->n_workers; h->n_started++)
+        if (pthread_create(&h->workers[h->n_started], NULL, worker_main, h) != 0) {
+            rv = CF_E_NOMEM;
+            break;
+        }
+    if (rv == CF_OK) {
+        if (pthread_create(&h->housekeeper, NULL, housekeeper_main, h) == 0)
+            h->housekeeper_started = true;
+        else
+            rv = CF_E_NOMEM;
+    }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (rv != CF_OK)
+        snprintf(err, errlen, "[hsm] cannot start the service's threads");
+    return rv;
+}
+
+static unsigned worker_count(const cf_config *cfg)
+{
+    if (cfg->hsm_workers)
+        return cfg->hsm_workers;
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n < 1 ? 1 : n > 256 ? 256 : (unsigned)n;
+}
+
+static cofferd_hsm *hsm_new(const cf_config *cfg)
+{
+    cofferd_hsm *h = calloc(1, sizeof *h);
+    if (!h)
+        return NULL;
+    h->wake_tag = TAG_WAKE;
+    h->wake_fd = h->ep = -1;
+    h->max_conns = cfg->hsm_max_connections ? cfg->hsm_max_connections : 1;
+    h->idle_ms = (int64_t)cfg->hsm_idle_timeout * 1000;
+    h->n_workers = worker_count(cfg);
+    hsrv_registry_init(&h->reg);
+    pthread_mutex_init(&h->mu, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&h->tick, &ca);
+    pthread_condattr_destroy(&ca);
+    h->workers = calloc(h->n_workers, sizeof *h->workers);
+    if (!h->workers) {
+        cofferd_hsm_stop(h);
+        return NULL;
+    }
+    return h;
+}
 
 cf_err cofferd_hsm_start_config(const cf_config *cfg, cofferd_hsm **out, char *err, size_t errlen)
 {
     *out = NULL;
-    if (cfg->hsm_listen[0].kind != CF_LISTEN_TLS)
-        return cofferd_hsm_start(&cfg->hsm_listen[0], cfg->hsm_socket_mode, out, err, errlen);
-    cf_tls_ctx *tls;
-    char why[400];
-    if (cf_tls_server_ctx_new(cfg->hsm_cert, cfg->hsm_key, cfg->hsm_client_ca, &tls, why, sizeof why) != CF_OK) {
-        snprintf(err, errlen, "[hsm] TLS: %s", why);
+    if (cfg->n_hsm_listen == 0) {
+        snprintf(err, errlen, "[hsm] listen: nothing to serve");
         return CF_E_CONFIG;
     }
-    cf_err rv = start(&cfg->hsm_listen[0], 0, tls, out, err, errlen);
-    if (rv != CF_OK)
-        cf_tls_ctx_free(tls);
-    return rv;
-}
-
-cf_err cofferd_hsm_start(const cf_listen *l, unsigned mode, cofferd_hsm **out, char *err, size_t errlen)
-{
-    *out = NULL;
-    if (l->kind != CF_LISTEN_UNIX) {
-        snprintf(err, errlen, "[hsm] listen: cofferd_hsm_start serves unix:PATH (TLS: cofferd_hsm_start_config)");
-        return CF_E_CONFIG;
-    }
-    return start(l, mode, NULL, out, err, errlen);
-}
-
-static cf_err start(const cf_listen *l, unsigned mode, cf_tls_ctx *tls, cofferd_hsm **out, char *err,
-                    size_t errlen)
-{
-    cofferd_hsm *h = calloc(1, sizeof *h);
-    if (!h)
+    cofferd_hsm *h = hsm_new(cfg);
+    if (!h) {
+        snprintf(err, errlen, "[hsm] out of memory");
         return CF_E_NOMEM;
-    h->lfd = h->wake[0] = h->wake[1] = -1;
-    h->tls = tls;
-    pthread_mutex_init(&h->mu, NULL);
-    if (tls) {
-        if ((h->lfd = tcp_listen(l, err, errlen)) < 0)
-            goto fail;
-        if (pipe(h->wake) != 0) {
-            snprintf(err, errlen, "[hsm] cannot make a pipe: %s", strerror(errno));
-            goto fail;
-        }
-        if (pthread_create(&h->acceptor, NULL, accept_main, h) != 0) {
-            snprintf(err, errlen, "[hsm] cannot start the accept thread");
-            goto fail;
-        }
-        *out = h;
-        return CF_OK;
     }
-    snprintf(h->path, sizeof h->path, "%s", l->path);
-    struct sockaddr_un sa = { .sun_family = AF_UNIX };
-    snprintf(sa.sun_path, sizeof sa.sun_path, "%s", l->path);
-    struct stat st;
-    if (lstat(l->path, &st) == 0 && S_ISSOCK(st.st_mode))
-        unlink(l->path); /* a stale socket of an earlier run */
-    h->lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (h->lfd < 0 || bind(h->lfd, (struct sockaddr *)&sa, sizeof sa) != 0) {
-        snprintf(err, errlen, "[hsm] listen: cannot bind unix:%s: %s", l->path, strerror(errno));
-        h->path[0] = 0;
+    hsrv_raise_nofile((size_t)h->max_conns + HSRV_FD_SPARE);
+    cf_err rv = CF_E_IO;
+    h->ep = epoll_create1(EPOLL_CLOEXEC);
+    h->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    struct epoll_event wake = { .events = EPOLLIN, .data.ptr = &h->wake_tag }; /* level-triggered: for all */
+    if (h->ep < 0 || h->wake_fd < 0 || epoll_ctl(h->ep, EPOLL_CTL_ADD, h->wake_fd, &wake) != 0) {
+        snprintf(err, errlen, "[hsm] cannot set up the event loop: %s", strerror(errno));
         goto fail;
     }
-    if (chmod(l->path, (mode_t)mode) != 0 || listen(h->lfd, 128) != 0 || pipe(h->wake) != 0) {
-        snprintf(err, errlen, "[hsm] listen: cannot set up unix:%s: %s", l->path, strerror(errno));
+    if ((rv = open_listeners(h, cfg, err, errlen)) != CF_OK || (rv = start_threads(h, err, errlen)) != CF_OK)
         goto fail;
-    }
-    if (pthread_create(&h->acceptor, NULL, accept_main, h) != 0) {
-        snprintf(err, errlen, "[hsm] cannot start the accept thread");
-        goto fail;
-    }
     *out = h;
     return CF_OK;
 fail:
-    if (h->lfd >= 0)
-        close(h->lfd);
-    if (h->wake[0] >= 0)
-        close(h->wake[0]), close(h->wake[1]);
-    if (h->path[0])
-        unlink(h->path);
-    pthread_mutex_destroy(&h->mu);
-    free(h);
-    return CF_E_IO;
+    cofferd_hsm_stop(h);
+    return rv;
+}
+
+unsigned cofferd_hsm_workers(const cofferd_hsm *h)
+{
+    return h ? h->n_workers : 0;
 }
 
 void cofferd_hsm_stop(cofferd_hsm *h)
 {
     if (!h)
         return;
-    ssize_t k = write(h->wake[1], "x", 1);
-    (void)k;
-    pthread_join(h->acceptor, NULL);
-    close(h->lfd);
-    if (h->path[0])
-        unlink(h->path);
     pthread_mutex_lock(&h->mu);
-    for (hsm_thread *t = h->conns; t; t = t->next)
-        if (t->fd >= 0)
-            shutdown(t->fd, SHUT_RD); /* the request in flight is answered, then the loop ends */
+    h->stopping = true;
+    pthread_cond_signal(&h->tick);
     pthread_mutex_unlock(&h->mu);
-    for (hsm_thread *t = h->conns, *next; t; t = next) {
-        next = t->next;
-        pthread_join(t->th, NULL);
-        free(t);
+    if (h->housekeeper_started)
+        pthread_join(h->housekeeper, NULL);
+    if (h->wake_fd >= 0) {
+        uint64_t one = 1;
+        ssize_t k = write(h->wake_fd, &one, sizeof one);
+        (void)k;
     }
-    close(h->wake[0]);
-    close(h->wake[1]);
-    pthread_mutex_destroy(&h->mu);
+    for (unsigned i = 0; i < h->n_started; i++)
+        pthread_join(h->workers[i], NULL);
+    while (h->conns)   /* no worker left: each application ends with its last connection */
+        conn_close(h, h->conns);
+    for (size_t i = 0; i < h->n_lst; i++) {
+        close(h->lst[i].fd);
+        if (h->lst[i].path[0])
+            unlink(h->lst[i].path);
+    }
+    hsrv_registry_destroy(&h->reg);
+    if (h->ep >= 0)
+        close(h->ep);
+    if (h->wake_fd >= 0)
+        close(h->wake_fd);
     cf_tls_ctx_free(h->tls);
+    pthread_cond_destroy(&h->tick);
+    pthread_mutex_destroy(&h->mu);
+    free(h->workers);
     free(h);
 }

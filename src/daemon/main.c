@@ -38,8 +38,8 @@ static const char usage_text[] =
     "  mssim = 127.0.0.1:2321     # command port 2321, platform port 2322\n"
     "  swtpm = 127.0.0.1:2331     # data port 2331, control port 2332 (or unix:PATH)\n"
     "  [hsm]\n"
-    "  listen = unix:hsm.sock     # the PKCS#11 token served to remote modules (docs/remote.md)\n"
-    "  socket_mode = 0600\n"
+    "  listen = unix:hsm.sock     # the PKCS#11 token served to remote modules (docs/remote.md);\n"
+    "  socket_mode = 0600         # repeat listen for more sockets (unix:PATH, tls:HOST:PORT)\n"
     "\n"
     "Clients: TPM2TOOLS_TCTI=mssim:host=127.0.0.1,port=2321 or swtpm:host=127.0.0.1,port=2331\n"
     "More in docs/daemon.md.\n";
@@ -137,11 +137,17 @@ int main(int argc, char **argv)
             cf_error("%s", err);
             goto out;
         }
-        if (cfg.hsm_listen[0].kind == CF_LISTEN_TLS)
-            cf_info("hsm ready on tls:%s:%u (TLS 1.3, client certificates of %s)", cfg.hsm_listen[0].host,
-                    (unsigned)cfg.hsm_listen[0].port, cfg.hsm_client_ca);
-        else
-            cf_info("hsm ready on unix:%s (mode %04o)", cfg.hsm_listen[0].path, (unsigned)cfg.hsm_socket_mode);
+        for (size_t i = 0; i < cfg.n_hsm_listen; i++) {
+            const cf_listen *l = &cfg.hsm_listen[i];
+            if (l->kind == CF_LISTEN_TLS)
+                cf_info("hsm ready on tls:%s:%u (TLS 1.3, client certificates of %s)", l->host, (unsigned)l->port,
+                        cfg.hsm_client_ca);
+            else
+                cf_info("hsm ready on unix:%s (mode %04o, group %s)", l->path, (unsigned)cfg.hsm_socket_mode,
+                        cfg.hsm_socket_group[0] ? cfg.hsm_socket_group : "the daemon's");
+        }
+        cf_info("hsm: %u worker thread(s), max_connections %u, idle_timeout %u s", cofferd_hsm_workers(hsm),
+                (unsigned)cfg.hsm_max_connections, (unsigned)cfg.hsm_idle_timeout);
     }
     if (cfg.n_tpm == 0)
         goto wait;

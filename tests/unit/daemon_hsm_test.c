@@ -1,13 +1,19 @@
-/* daemon_hsm_test.c: cofferd's remote-HSM service (src/daemon/hsm_server.c) end to end over a
- * Unix socket: the server runs in this process on a temporary socket, against the real token
- * engine; the client side is a raw socket speaking frames made with the rpc codec. Covers the
- * handshake (and a refused major version), a token initialized, a P-256 key pair generated, a
- * signature made and verified remotely, session ownership per connection, login state per
- * connection (each is one application), protocol errors that close only their own connection,
- * and sessions closed when their connection ends.
+/* daemon_hsm_test.c: cofferd's remote-HSM service (src/daemon/hsm_*.c) end to end: the server
+ * runs in this process on temporary sockets, against the real token engine; the client side is a
+ * raw socket (or a TLS connection) speaking frames made with the rpc codec. Covers the handshake
+ * (and a refused major version), a token initialized, a P-256 key pair generated, a signature made
+ * and verified remotely, applications (a connection alone, or several joined by the application
+ * token: shared sessions and login, refused to another peer, ended with the last connection),
+ * pipelined requests, many connections, a stalled peer with one worker, idle timeout and the TLS
+ * handshake deadline, max_connections, several listeners (Unix and TLS), socket mode and group,
+ * protocol errors that close only their own connection.
  *
- * cofferd is an executable: its hsm_server.c is compiled into this test. */
+ * cofferd is an executable: its service files are compiled into this test. */
 #include <errno.h>
+#include <grp.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -16,26 +22,52 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "daemon/hsm_dispatch.c"
+#include "daemon/hsm_listen.c"
+#include "daemon/hsm_registry.c"
 #include "daemon/hsm_server.c"
+#include "daemon/hsm_split.c"
 #include "hsm_harness.h"
 
 static cofferd_hsm *srv;
 static char sock_path[CF_SOCK_PATH_MAX];
+static cf_config cfg; /* large: not on the stack */
+
+/* The configuration of the default service: one Unix socket, dir/hsm.sock, mode 0600. */
+static void default_cfg(cf_config *c)
+{
+    char problem[160];
+    cf_config_defaults(c);
+    assert_int_equal(cf_config_parse_listen("unix:hsm.sock", true, dir, &c->hsm_listen[0], problem, sizeof problem),
+                     CF_OK);
+    c->n_hsm_listen = 1;
+    memcpy(sock_path, c->hsm_listen[0].path, sizeof sock_path);
+}
+
+/* Replaces the running service by one of cfg. */
+static void restart(void)
+{
+    char err[512] = "";
+    cofferd_hsm_stop(srv);
+    srv = NULL;
+    cf_err e = cofferd_hsm_start_config(&cfg, &srv, err, sizeof err);
+    if (e != CF_OK)
+        fprintf(stderr, "start: %s\n", err);
+    assert_int_equal(e, CF_OK);
+}
 
 static int setup(void **state)
 {
     (void)state;
     hsm_env_setup("/tmp/coffer-dhsm-XXXXXX", 0);
-    cf_listen l;
-    char problem[160], err[256];
-    assert_int_equal(cf_config_parse_listen("unix:hsm.sock", true, dir, &l, problem, sizeof problem), CF_OK);
-    memcpy(sock_path, l.path, sizeof sock_path);
-    assert_int_equal(cofferd_hsm_start(&l, 0600, &srv, err, sizeof err), CF_OK);
+    default_cfg(&cfg);
+    restart();
     return 0;
 }
 
@@ -43,25 +75,65 @@ static int down(void **state)
 {
     cofferd_hsm_stop(srv);
     srv = NULL;
+    hsrv_handshake_ms = 10000;
     return teardown(state);
 }
 
 /* ---- a raw client ------------------------------------------------------------------------------ */
-static int cl_connect(void)
+/* A client connection is a socket, with a TLS connection over it when cl_tls[fd] is set. */
+static cf_tls *cl_tls[1024];
+
+static void set_timeout(int fd, int ms)
+{
+    struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+}
+
+static int cl_connect_to(const char *path)
 {
     int fd = socket(AF_UNIX, SOCK_STREAM, 0);
-    assert_true(fd >= 0);
+    assert_true(fd >= 0 && fd < 1024);
     struct sockaddr_un sa = { .sun_family = AF_UNIX };
-    memcpy(sa.sun_path, sock_path, sizeof sa.sun_path);
+    snprintf(sa.sun_path, sizeof sa.sun_path, "%s", path);
     assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
-    struct timeval tv = { 10, 0 };
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    set_timeout(fd, 10000);
     return fd;
+}
+
+static int cl_connect(void)
+{
+    return cl_connect_to(sock_path);
+}
+
+static void cl_close(int fd)
+{
+    if (fd >= 0 && fd < 1024 && cl_tls[fd]) {
+        cf_tls_free(cl_tls[fd]);
+        cl_tls[fd] = NULL;
+    }
+    close(fd);
+}
+
+static bool read_full(int fd, uint8_t *p, size_t n)
+{
+    while (n) {
+        ssize_t k = cl_tls[fd] ? cf_tls_read(cl_tls[fd], p, n) : recv(fd, p, n, 0);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k <= 0)
+            return false;
+        p += k;
+        n -= (size_t)k;
+    }
+    return true;
 }
 
 static void send_bytes(int fd, const void *p, size_t n)
 {
-    assert_int_equal(send(fd, p, n, MSG_NOSIGNAL), (ssize_t)n);
+    if (cl_tls[fd])
+        assert_int_equal(cf_tls_write(cl_tls[fd], p, n), (long)n);
+    else
+        assert_int_equal(send(fd, p, n, MSG_NOSIGNAL), (ssize_t)n);
 }
 
 static void send_writer_t(int fd, cf_writer *w)
@@ -92,14 +164,24 @@ static bool recv_frame(int fd, uint8_t **buf, rpc_frame *f)
 static bool at_eof(int fd)
 {
     uint8_t b;
+    if (cl_tls[fd]) { /* the server ends TLS without close_notify: OpenSSL's "unexpected eof" */
+        long k = cf_tls_read(cl_tls[fd], &b, 1);
+        return k == 0 || (k < 0 && cf_tls_last_error(cl_tls[fd]) != NULL);
+    }
     ssize_t k = recv(fd, &b, 1, 0);
     /* a server that closes with our bytes unread makes the kernel reset the connection */
     return k == 0 || (k < 0 && errno == ECONNRESET);
 }
 
-static void hello(int fd)
+/* HELLO (naming the application of token_in when not NULL); the HELLO_OK's token in token_out
+ * (may be NULL). */
+static void hello_token(int fd, const uint8_t *token_in, uint8_t *token_out)
 {
     rpc_hello h = rpc_hello_self();
+    if (token_in) {
+        h.has_token = true;
+        memcpy(h.token, token_in, RPC_APP_TOKEN_LEN);
+    }
     cf_writer w = cf_writer_heap();
     assert_int_equal(rpc_encode_hello(&w, RPC_HELLO, &h), CF_OK);
     send_writer_t(fd, &w);
@@ -109,7 +191,15 @@ static void hello(int fd)
     assert_int_equal(f.type, RPC_HELLO_OK);
     assert_int_equal(rpc_decode_hello(&f, &h), CF_OK);
     assert_int_equal(h.major, RPC_VERSION_MAJOR);
+    assert_true(h.has_token); /* a minor-1 server names the application */
+    if (token_out)
+        memcpy(token_out, h.token, RPC_APP_TOKEN_LEN);
     free(buf);
+}
+
+static void hello(int fd)
+{
+    hello_token(fd, NULL, NULL);
 }
 
 /* The last answer's frame and arena (the outputs point into them). */
@@ -569,6 +659,511 @@ static void socket_mode_applied(void **state)
     assert_int_equal(st.st_mode & 0777, 0600);
 }
 
+/* ---- the service at scale ------------------------------------------------------------------ */
+static void release_last(void)
+{
+    free(last_buf);
+    last_buf = NULL;
+    rpc_arena_free(&last_arena);
+}
+
+/* Waits (5 s at most) until the engine no longer knows session s. */
+static void wait_session_gone(CK_SESSION_HANDLE s)
+{
+    CK_SESSION_INFO si;
+    cf_err e = CF_OK;
+    for (int i = 0; i < 500 && e == CF_OK; i++) {
+        e = hsm_get_session_info(s, &si);
+        if (e == CF_OK)
+            usleep(10000);
+    }
+    assert_int_equal(e, CF_E_SESSION_HANDLE_INVALID);
+}
+
+static int64_t ms_now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+/* Connections joined by the application token share sessions and login; another application
+ * cannot name them; an unknown token gets a new application; the application ends with its last
+ * connection, not before. */
+static void application_joins_by_token(void **state)
+{
+    (void)state;
+    CK_SLOT_ID slot = make_token("join");
+    uint8_t ta[RPC_APP_TOKEN_LEN], tb[RPC_APP_TOKEN_LEN], to[RPC_APP_TOKEN_LEN];
+    int a = cl_connect(), b = cl_connect(), other = cl_connect();
+    hello_token(a, NULL, ta);
+    hello_token(b, ta, tb);
+    assert_memory_equal(ta, tb, sizeof ta);          /* b joined a's application */
+    hello_token(other, NULL, to);
+    assert_memory_not_equal(ta, to, sizeof ta);      /* a HELLO without a token: a new one */
+
+    /* a session opened on a is usable on b, and the other way round */
+    CK_SESSION_HANDLE sa = open_session(a, slot);
+    assert_int_equal(remote_state(b, sa), CKS_RW_PUBLIC_SESSION);
+    CK_SESSION_HANDLE sb = open_session(b, slot);
+    assert_int_equal(remote_state(a, sb), CKS_RW_PUBLIC_SESSION);
+    /* a login on a shows on b's sessions */
+    simple(a, RPC_FN_LOGIN, sa, CKU_USER, USER, USERL, CF_OK);
+    assert_int_equal(remote_state(b, sb), CKS_RW_USER_FUNCTIONS);
+    assert_int_equal(remote_state(b, sa), CKS_RW_USER_FUNCTIONS);
+
+    /* another application cannot name them, and its own sessions are not logged in */
+    simple(other, RPC_FN_GET_SESSION_INFO, sa, 0, NULL, 0, CF_E_SESSION_HANDLE_INVALID);
+    simple(other, RPC_FN_CLOSE_SESSION, sb, 0, NULL, 0, CF_E_SESSION_HANDLE_INVALID);
+    CK_SESSION_HANDLE so = open_session(other, slot);
+    assert_int_equal(remote_state(other, so), CKS_RW_PUBLIC_SESSION);
+
+    /* a token the server does not know: a new application, named by a new token */
+    uint8_t bogus[RPC_APP_TOKEN_LEN], td[RPC_APP_TOKEN_LEN];
+    memset(bogus, 0x42, sizeof bogus);
+    int d = cl_connect();
+    hello_token(d, bogus, td);
+    assert_memory_not_equal(td, bogus, sizeof td);
+    assert_memory_not_equal(td, ta, sizeof td);
+    simple(d, RPC_FN_GET_SESSION_INFO, sa, 0, NULL, 0, CF_E_SESSION_HANDLE_INVALID);
+    cl_close(d);
+
+    /* b closes a session a opened: it is the application's */
+    simple(b, RPC_FN_CLOSE_SESSION, sb, 0, NULL, 0, CF_OK);
+    simple(a, RPC_FN_GET_SESSION_INFO, sb, 0, NULL, 0, CF_E_SESSION_HANDLE_INVALID);
+
+    /* a closes: the application lives on in b (its session and its login) */
+    release_last();
+    cl_close(a);
+    CK_SESSION_INFO si;
+    for (int i = 0; i < 30; i++) {
+        assert_int_equal(hsm_get_session_info(sa, &si), CF_OK);
+        usleep(10000);
+    }
+    assert_int_equal(remote_state(b, sa), CKS_RW_USER_FUNCTIONS);
+
+    /* b, its last connection, closes: the application ends, its sessions closed */
+    release_last();
+    cl_close(b);
+    wait_session_gone(sa);
+    assert_int_equal(hsm_get_session_info(so, &si), CF_OK); /* the other application's stays */
+
+    /* its token names nothing now */
+    uint8_t te[RPC_APP_TOKEN_LEN];
+    int e = cl_connect();
+    hello_token(e, ta, te);
+    assert_memory_not_equal(te, ta, sizeof te);
+    cl_close(e);
+    cl_close(other);
+    wait_session_gone(so);
+}
+
+static void put_call(cf_writer *w, uint32_t id, uint32_t fn, CK_SESSION_HANDLE s, bool login)
+{
+    rpc_call c = { .fn = fn };
+    c.arg[0].ul = s;
+    if (login) {
+        c.arg[1].ul = CKU_USER;
+        c.arg[2].bytes.p = USER;
+        c.arg[2].bytes.len = USERL;
+    }
+    assert_int_equal(rpc_encode_request(w, id, &c), CF_OK);
+}
+
+/* Requests sent together in one write are run and answered in order: each GET_SESSION_INFO sees
+ * the LOGIN or LOGOUT just before it. */
+static void pipelined_requests_in_order(void **state)
+{
+    (void)state;
+    CK_SLOT_ID slot = make_token("pipe");
+    int fd = cl_connect();
+    hello(fd);
+    CK_SESSION_HANDLE s = open_session(fd, slot);
+    enum { ROUNDS = 16 };
+    cf_writer w = cf_writer_heap();
+    uint32_t first = next_id;
+    for (int i = 0; i < ROUNDS; i++) {
+        put_call(&w, next_id++, RPC_FN_GET_SESSION_INFO, s, false);
+        put_call(&w, next_id++, RPC_FN_LOGIN, s, true);
+        put_call(&w, next_id++, RPC_FN_GET_SESSION_INFO, s, false);
+        put_call(&w, next_id++, RPC_FN_LOGOUT, s, false);
+    }
+    send_writer_t(fd, &w);
+    static const uint32_t fns[4] = { RPC_FN_GET_SESSION_INFO, RPC_FN_LOGIN, RPC_FN_GET_SESSION_INFO, RPC_FN_LOGOUT };
+    for (uint32_t i = 0; i < 4 * ROUNDS; i++) {
+        uint8_t *buf;
+        rpc_frame f;
+        rpc_reply r;
+        rpc_arena ar = RPC_ARENA_INIT;
+        assert_true(recv_frame(fd, &buf, &f));
+        assert_int_equal(f.type, RPC_RESPONSE);
+        assert_int_equal(f.id, first + i);
+        assert_int_equal(rpc_decode_response(&f, &r, &ar), CF_OK);
+        assert_int_equal(r.fn, fns[i % 4]);
+        assert_int_equal(r.status, CF_OK);
+        if (i % 4 == 0)
+            assert_int_equal(r.out[0].session_info.state, CKS_RW_PUBLIC_SESSION);
+        if (i % 4 == 2)
+            assert_int_equal(r.out[0].session_info.state, CKS_RW_USER_FUNCTIONS);
+        rpc_arena_free(&ar);
+        free(buf);
+    }
+    cl_close(fd);
+}
+
+static void send_hello(int fd)
+{
+    rpc_hello h = rpc_hello_self();
+    cf_writer w = cf_writer_heap();
+    assert_int_equal(rpc_encode_hello(&w, RPC_HELLO, &h), CF_OK);
+    send_writer_t(fd, &w);
+}
+
+static void expect_type(int fd, uint8_t type, uint32_t id)
+{
+    uint8_t *buf;
+    rpc_frame f;
+    assert_true(recv_frame(fd, &buf, &f));
+    assert_int_equal(f.type, type);
+    assert_int_equal(f.id, id);
+    free(buf);
+}
+
+/* 300 connections open at once: every one is answered. */
+static void many_connections(void **state)
+{
+    (void)state;
+    enum { MANY = 300 };
+    static int fds[MANY];
+    for (int i = 0; i < MANY; i++)
+        fds[i] = cl_connect();
+    for (int i = 0; i < MANY; i++)
+        send_hello(fds[i]);
+    for (int i = 0; i < MANY; i++)
+        expect_type(fds[i], RPC_HELLO_OK, 0);
+    rpc_call c = { .fn = RPC_FN_GET_SLOT_LIST };
+    c.arg[0].ul = 1;
+    c.arg[1].outbuf.present = false;
+    for (int i = 0; i < MANY; i++) {
+        cf_writer w = cf_writer_heap();
+        assert_int_equal(rpc_encode_request(&w, (uint32_t)i + 1, &c), CF_OK);
+        send_writer_t(fds[i], &w);
+    }
+    for (int i = 0; i < MANY; i++)
+        expect_type(fds[i], RPC_RESPONSE, (uint32_t)i + 1);
+    for (int i = 0; i < MANY; i++)
+        cl_close(fds[i]);
+}
+
+/* With a single worker, peers that send part of a frame and stall hold nothing up; each is served
+ * when its frame is complete. */
+static void stalled_peer_does_not_block(void **state)
+{
+    (void)state;
+    cfg.hsm_workers = 1;
+    restart();
+    assert_int_equal(cofferd_hsm_workers(srv), 1);
+    rpc_call c = { .fn = RPC_FN_GET_SLOT_LIST };
+    c.arg[0].ul = 1;
+    c.arg[1].outbuf.present = false;
+    cf_writer w = cf_writer_heap();
+    assert_int_equal(rpc_encode_request(&w, 77, &c), CF_OK);
+    int half = cl_connect(), two = cl_connect();
+    hello(half);
+    hello(two);
+    send_bytes(half, w.p, w.len / 2);  /* half a frame */
+    send_bytes(two, w.p, 2);           /* half a length field */
+    int good = cl_connect();
+    set_timeout(good, 3000);           /* a blocked server fails this quickly */
+    hello(good);
+    for (int i = 0; i < 20; i++)
+        slot_list_works(good);
+    send_bytes(half, w.p + w.len / 2, w.len - w.len / 2);
+    expect_type(half, RPC_RESPONSE, 77);
+    send_bytes(two, w.p + 2, w.len - 2);
+    expect_type(two, RPC_RESPONSE, 77);
+    cf_writer_free(&w);
+    release_last();
+    cl_close(half);
+    cl_close(two);
+    cl_close(good);
+}
+
+/* idle_timeout = 1: a connection without requests is closed after about a second; one that keeps
+ * asking stays. */
+static void idle_timeout_closes_idle_connections(void **state)
+{
+    (void)state;
+    cfg.hsm_idle_timeout = 1;
+    restart();
+    int idle = cl_connect(), busy = cl_connect();
+    hello(idle);
+    int64_t t0 = ms_now(), closed_at = 0;
+    hello(busy);
+    while (ms_now() - t0 < 2600) {
+        slot_list_works(busy);
+        struct pollfd p = { idle, POLLIN, 0 };
+        if (!closed_at && poll(&p, 1, 0) == 1)
+            closed_at = ms_now();
+        usleep(150000);
+    }
+    assert_true(closed_at != 0);
+    assert_true(closed_at - t0 >= 900);   /* not before its time */
+    assert_true(at_eof(idle));
+    slot_list_works(busy);
+    release_last();
+    cl_close(idle);
+    cl_close(busy);
+}
+
+/* Past max_connections, a Unix connection gets ERROR (id 0) saying why, and is closed; a slot
+ * frees when a connection ends. */
+static void max_connections_refused(void **state)
+{
+    (void)state;
+    cfg.hsm_max_connections = 2;
+    restart();
+    int a = cl_connect(), b = cl_connect();
+    hello(a);
+    hello(b);
+    int c = cl_connect();
+    uint8_t *buf;
+    rpc_frame f;
+    assert_true(recv_frame(c, &buf, &f));
+    assert_int_equal(f.type, RPC_ERROR);
+    assert_int_equal(f.id, 0);
+    cf_err st;
+    const char *msg;
+    size_t len;
+    assert_int_equal(rpc_decode_error(&f, &st, &msg, &len), CF_OK);
+    assert_int_equal(st, CF_E_SESSION_COUNT);
+    static const char want[] = "too many connections (max_connections = 2)";
+    assert_int_equal(len, sizeof want - 1);
+    assert_memory_equal(msg, want, len);
+    free(buf);
+    assert_true(at_eof(c));
+    cl_close(c);
+    slot_list_works(a);                  /* the two admitted ones are unaffected */
+    slot_list_works(b);
+    /* a closes: a new connection is admitted once the server has seen it (no ERROR waiting) */
+    cl_close(a);
+    bool admitted = false;
+    for (int i = 0; i < 50 && !admitted; i++) {
+        int d = cl_connect();
+        struct pollfd p = { d, POLLIN, 0 };
+        if (poll(&p, 1, 100) == 0) {
+            hello(d);
+            slot_list_works(d);
+            admitted = true;
+        }
+        cl_close(d);
+    }
+    assert_true(admitted);
+    release_last();
+    cl_close(b);
+}
+
+/* Two Unix listeners: both served, and one application may span them (same user). */
+static void two_listeners_served(void **state)
+{
+    (void)state;
+    char problem[160];
+    assert_int_equal(cf_config_parse_listen("unix:hsm2.sock", true, dir, &cfg.hsm_listen[1], problem, sizeof problem),
+                     CF_OK);
+    cfg.n_hsm_listen = 2;
+    restart();
+    int a = cl_connect(), b = cl_connect_to(cfg.hsm_listen[1].path);
+    uint8_t ta[RPC_APP_TOKEN_LEN], tb[RPC_APP_TOKEN_LEN];
+    hello_token(a, NULL, ta);
+    hello_token(b, ta, tb);
+    assert_memory_equal(ta, tb, sizeof ta);
+    slot_list_works(a);
+    slot_list_works(b);
+    struct stat st;
+    assert_int_equal(stat(cfg.hsm_listen[1].path, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
+    release_last();
+    cl_close(a);
+    cl_close(b);
+    /* stop removes both socket files */
+    cofferd_hsm_stop(srv);
+    srv = NULL;
+    assert_int_equal(stat(sock_path, &st), -1);
+    assert_int_equal(stat(cfg.hsm_listen[1].path, &st), -1);
+}
+
+static uint16_t free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    socklen_t len = sizeof sa;
+    assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
+    close(fd);
+    return ntohs(sa.sin_port);
+}
+
+static int tcp_connect(uint16_t port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(fd >= 0 && fd < 1024);
+    struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port), .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+    set_timeout(fd, 10000);
+    return fd;
+}
+
+static int tls_connect(cf_tls_ctx *ctx, uint16_t port)
+{
+    int fd = tcp_connect(port);
+    char err[400] = "";
+    cf_err e = cf_tls_connect(ctx, fd, "127.0.0.1", &cl_tls[fd], err, sizeof err);
+    if (e != CF_OK)
+        fprintf(stderr, "tls: %s\n", err);
+    assert_int_equal(e, CF_OK);
+    return fd;
+}
+
+/* A Unix socket and a TLS listener together: both served. Over TLS the peer is the client
+ * certificate: a TLS connection cannot join the Unix user's application, a second one with the
+ * same certificate joins the first's. A peer that never completes the handshake is closed at the
+ * deadline. */
+static void unix_and_tls_listeners(void **state)
+{
+    (void)state;
+    char pki[300], err[512] = "", path[400];
+    snprintf(pki, sizeof pki, "%s/pki", dir);
+    assert_int_equal(cf_tls_pki_init(pki, NULL, err, sizeof err), CF_OK);
+    uint16_t port = free_port();
+    cf_listen *t = &cfg.hsm_listen[1];
+    memset(t, 0, sizeof *t);
+    t->kind = CF_LISTEN_TLS;
+    snprintf(t->host, sizeof t->host, "127.0.0.1");
+    t->port = port;
+    cfg.n_hsm_listen = 2;
+    snprintf(cfg.hsm_cert, sizeof cfg.hsm_cert, "%s/server.pem", pki);
+    snprintf(cfg.hsm_key, sizeof cfg.hsm_key, "%s/server.key", pki);
+    snprintf(cfg.hsm_client_ca, sizeof cfg.hsm_client_ca, "%s/ca.pem", pki);
+    restart();
+
+    char cert[400], key[400];
+    snprintf(cert, sizeof cert, "%s/client.pem", pki);
+    snprintf(key, sizeof key, "%s/client.key", pki);
+    snprintf(path, sizeof path, "%s/ca.pem", pki);
+    cf_tls_ctx *ctx;
+    assert_int_equal(cf_tls_client_ctx_new(cert, key, path, &ctx, err, sizeof err), CF_OK);
+
+    CK_SLOT_ID slot = make_token("tls");
+    int u = cl_connect();
+    uint8_t tu[RPC_APP_TOKEN_LEN], t1[RPC_APP_TOKEN_LEN], t2[RPC_APP_TOKEN_LEN];
+    hello_token(u, NULL, tu);
+    int a = tls_connect(ctx, port);
+    hello_token(a, tu, t1);
+    assert_memory_not_equal(t1, tu, sizeof t1);   /* the Unix user's token, another peer: refused */
+    slot_list_works(a);
+    slot_list_works(u);
+    int b = tls_connect(ctx, port);
+    hello_token(b, t1, t2);
+    assert_memory_equal(t1, t2, sizeof t1);       /* the same certificate joins */
+    CK_SESSION_HANDLE s = open_session(a, slot);
+    assert_int_equal(remote_state(b, s), CKS_RW_PUBLIC_SESSION);
+    simple(u, RPC_FN_GET_SESSION_INFO, s, 0, NULL, 0, CF_E_SESSION_HANDLE_INVALID);
+
+    /* pipelined over TLS too: several records in flight, answered in order */
+    cf_writer w = cf_writer_heap();
+    uint32_t first = next_id;
+    for (int i = 0; i < 8; i++)
+        put_call(&w, next_id++, RPC_FN_GET_SESSION_INFO, s, false);
+    send_writer_t(b, &w);
+    for (uint32_t i = 0; i < 8; i++)
+        expect_type(b, RPC_RESPONSE, first + i);
+
+    /* a frame larger than a TLS record, and a small one right behind it in the same record: the
+     * small one is decrypted with the big one's tail, and must be served though the socket has
+     * nothing more to say */
+    static uint8_t big[20000];
+    memset(big, 'x', sizeof big);
+    CK_ATTRIBUTE label = { CKA_LABEL, big, sizeof big };
+    rpc_call fc = { .fn = RPC_FN_FIND_OBJECTS_INIT };
+    fc.arg[0].ul = s;
+    fc.arg[1].tmpl.attrs = &label;
+    fc.arg[1].tmpl.count = 1;
+    w = cf_writer_heap();
+    first = next_id;
+    assert_int_equal(rpc_encode_request(&w, next_id++, &fc), CF_OK);
+    put_call(&w, next_id++, RPC_FN_FIND_OBJECTS_FINAL, s, false);
+    send_writer_t(b, &w);
+    expect_type(b, RPC_RESPONSE, first);
+    expect_type(b, RPC_RESPONSE, first + 1);
+
+    /* a protocol error closes only its TLS connection */
+    static const uint8_t huge[] = { 0xff, 0xff, 0xff, 0xff, RPC_REQUEST, 0, 0, 0, 1 };
+    send_bytes(b, huge, sizeof huge);
+    expect_type(b, RPC_ERROR, 0);
+    assert_true(at_eof(b));
+    assert_int_equal(remote_state(a, s), CKS_RW_PUBLIC_SESSION);
+
+    /* the handshake deadline: a TCP peer that says nothing is closed */
+    hsrv_handshake_ms = 300;
+    int raw = tcp_connect(port);
+    set_timeout(raw, 5000);
+    int64_t t0 = ms_now();
+    uint8_t byte;
+    ssize_t k = recv(raw, &byte, 1, 0);
+    int64_t took = ms_now() - t0;
+    assert_true(k == 0 || (k < 0 && errno == ECONNRESET));
+    assert_true(took < 2500);
+    close(raw);
+
+    release_last();
+    cl_close(a);
+    cl_close(b);
+    cl_close(u);
+    wait_session_gone(s);
+    cf_tls_ctx_free(ctx);
+}
+
+/* socket_group: the Unix sockets are given to the group. Run as root, the socket is created under
+ * another group (setegid) so that only the server's chown can make it the one asked for. An
+ * unknown group stops the start with a clear error. */
+static void socket_group_applied(void **state)
+{
+    (void)state;
+    struct group *g = getgrgid(getgid());
+    assert_non_null(g);
+    snprintf(cfg.hsm_socket_group, sizeof cfg.hsm_socket_group, "%s", g->gr_name);
+    cfg.hsm_socket_mode = 0660;
+    gid_t other = geteuid() == 0 && getgid() != 65534 ? 65534 : (gid_t)-1;
+    cofferd_hsm_stop(srv);
+    srv = NULL;
+    if (other != (gid_t)-1)
+        assert_int_equal(setegid(other), 0);
+    char err[512] = "";
+    cf_err e = cofferd_hsm_start_config(&cfg, &srv, err, sizeof err);
+    if (other != (gid_t)-1)
+        assert_int_equal(setegid(getgid()), 0);
+    assert_int_equal(e, CF_OK);
+    struct stat st;
+    assert_int_equal(stat(sock_path, &st), 0);
+    assert_int_equal(st.st_gid, getgid());
+    assert_int_equal(st.st_mode & 0777, 0660);
+    if (other == (gid_t)-1)
+        print_message("(not root: the socket's group is the daemon's own anyway)\n");
+    int fd = cl_connect();
+    hello(fd);
+    slot_list_works(fd);
+    release_last();
+    cl_close(fd);
+
+    cofferd_hsm_stop(srv);
+    srv = NULL;
+    snprintf(cfg.hsm_socket_group, sizeof cfg.hsm_socket_group, "coffer-no-such-group");
+    assert_int_equal(cofferd_hsm_start_config(&cfg, &srv, err, sizeof err), CF_E_CONFIG);
+    assert_null(srv);
+    assert_non_null(strstr(err, "[hsm] socket_group"));
+    assert_non_null(strstr(err, "coffer-no-such-group"));
+}
+
 static void hsm_config_keys(void **state)
 {
     (void)state;
@@ -631,8 +1226,8 @@ static void hsm_config_keys(void **state)
         "[hsm]\nlisten = 127.0.0.1:5000\n", "[hsm]\nlisten = tls:host:5000\n",
         "[hsm]\nsocket_mode = 0800\n", "[hsm]\nsocket_mode = 01777\n", "[hsm]\nsocket_mode = \n",
         "[hsm]\nlisten = unix:a\nlisten = unix:a\n", "[hsm]\nport = 1\n",
-        "[hsm]\nlisten = unix:1\nlisten = unix:2\nlisten = unix:3\nlisten = unix:4\nlisten = unix:5\n"
-        "listen = unix:6\nlisten = unix:7\nlisten = unix:8\nlisten = unix:9\n",
+        ("[hsm]\nlisten = unix:1\nlisten = unix:2\nlisten = unix:3\nlisten = unix:4\nlisten = unix:5\n"
+         "listen = unix:6\nlisten = unix:7\nlisten = unix:8\nlisten = unix:9\n"), /* 9 > CF_HSM_LISTEN_MAX */
         "[hsm]\nsocket_group = \n", "[hsm]\nsocket_group = a b\n", "[hsm]\nidle_timeout = -1\n",
         "[hsm]\nmax_connections = 0\n", "[hsm]\nworkers = 1000\n",
     };
@@ -651,6 +1246,15 @@ int main(void)
         cmocka_unit_test_setup_teardown(bad_version_refused, setup, down),
         cmocka_unit_test_setup_teardown(protocol_errors_close_only_their_connection, setup, down),
         cmocka_unit_test_setup_teardown(socket_mode_applied, setup, down),
+        cmocka_unit_test_setup_teardown(application_joins_by_token, setup, down),
+        cmocka_unit_test_setup_teardown(pipelined_requests_in_order, setup, down),
+        cmocka_unit_test_setup_teardown(many_connections, setup, down),
+        cmocka_unit_test_setup_teardown(stalled_peer_does_not_block, setup, down),
+        cmocka_unit_test_setup_teardown(idle_timeout_closes_idle_connections, setup, down),
+        cmocka_unit_test_setup_teardown(max_connections_refused, setup, down),
+        cmocka_unit_test_setup_teardown(two_listeners_served, setup, down),
+        cmocka_unit_test_setup_teardown(unix_and_tls_listeners, setup, down),
+        cmocka_unit_test_setup_teardown(socket_group_applied, setup, down),
         cmocka_unit_test(hsm_config_keys),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -234,3 +234,117 @@ py() { PYTHONPATH="$INTEROP_DIR/lib${PYTHONPATH:+:$PYTHONPATH}" "$PY" "$@"; }
 
 # store_files: every file of the persistent state (coffer: coffer.db, -wal, -shm; SoftHSM2: token files).
 store_files() { find "$STORE_DIR" -type f 2>/dev/null | sort; }
+
+# ---- the network HSM acceptance tests (remote_load.sh, remote_kill.sh, remote_restart.sh) ----------
+# load_scratch NAME: daemon_scratch NAME, then M (module), COFFERD, CLI and LOAD (the load client,
+# $COFFER_BUILD/tests/remote_load, built by tests/CMakeLists.txt) checked; SOCK=$tmp/hsm.sock;
+# $tmp/server.conf (cofferd's) and $COFFER_CONF=$tmp/client.conf (the module's, [client] only).
+# The EXIT trap also kills the load clients started with load_bg (LOAD_PIDS), before cofferd.
+load_scratch() {
+  COFFERD=${COFFERD:-$COFFER_BUILD/src/cofferd}
+  M=${COFFER_MODULE:-$COFFER_BUILD/src/libcoffer-pkcs11.so}
+  CLI=${COFFER_BIN:-$COFFER_BUILD/src/coffer}
+  LOAD=${REMOTE_LOAD:-$COFFER_BUILD/tests/remote_load}
+  [ -f "$M" ] || fail "module not found: $M (build first, or set COFFER_MODULE)"
+  [ -x "$COFFERD" ] || fail "cofferd not found: $COFFERD (build first, or set COFFERD)"
+  [ -x "$CLI" ] || fail "coffer not found: $CLI (build first, or set COFFER_BIN)"
+  [ -x "$LOAD" ] || fail "load client not found: $LOAD (build first, or set REMOTE_LOAD)"
+  daemon_scratch "$1"
+  LOAD_PIDS=()
+  trap load_scratch_cleanup EXIT
+  SOCK=$tmp/hsm.sock
+  printf '[store]\ndir = %s/server-store\n[token]\npbkdf2_iterations = 1000\n[hsm]\nlisten = unix:%s\n' \
+    "$tmp" "$SOCK" >"$tmp/server.conf"
+  export COFFER_CONF=$tmp/client.conf
+  printf '[client]\nserver = unix:%s\n' "$SOCK" >"$COFFER_CONF"
+}
+load_scratch_cleanup() {
+  local rc=$? p f
+  for p in "${LOAD_PIDS[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
+  for p in "${LOAD_PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+  if [ "$rc" -ne 0 ] && [ -n "${tmp:-}" ]; then
+    for f in "$tmp"/*.progress; do
+      [ -f "$f" ] || continue
+      p=${f%.progress}
+      printf -- '---- load client %s: %s\n' "${p##*/}" "$(cat "$f")" >&2
+      [ ! -s "$p.err" ] || tail -n 3 "$p.err" >&2
+    done
+  fi
+  if [ "$rc" -eq 0 ]; then
+    daemon_scratch_cleanup
+  else
+    (exit "$rc") || daemon_scratch_cleanup   # it reads the script's status from $?
+  fi
+}
+
+# load_bg NAME ARGS...: starts the load client in the background (no `timeout` wrapper: $! is the
+# client itself) with its summary in $tmp/NAME.out, stderr in $tmp/NAME.err, progress in
+# $tmp/NAME.progress; LAST_PID gets its pid (also kept in LOAD_PIDS for the cleanup).
+load_bg() {
+  local name=$1; shift
+  "$LOAD" "$M" --pin "$PIN" --progress "$tmp/$name.progress" "$@" >"$tmp/$name.out" 2>"$tmp/$name.err" &
+  LAST_PID=$!
+  LOAD_PIDS+=("$LAST_PID")
+}
+
+# progress NAME KEY: the counter KEY of the load client NAME's progress line (0 before the first).
+progress() {
+  local line v=
+  line=$(cat "$tmp/$1.progress" 2>/dev/null) && v=$(sed -n "s/.*\\b$2=\\([0-9]*\\).*/\\1/p" <<<"$line")
+  echo "${v:-0}"
+}
+
+# wait_until DESC SECONDS CMD...: polls CMD (every 0.1 s) until it succeeds; fails the test after
+# SECONDS. Conditions, never fixed sleeps: the machine may be slow and busy.
+wait_until() {
+  local desc=$1 secs=$2; shift 2
+  local end=$((SECONDS + secs))
+  until "$@"; do
+    [ $SECONDS -lt $end ] || fail "timed out after ${secs}s waiting for: $desc"
+    sleep 0.1
+  done
+}
+
+# cofferd_up [LOGLEVEL]: starts cofferd on $tmp/server.conf (log appended to $tmp/cofferd.log),
+# COFFERD_PID; returns once a PKCS#11 client gets an answer through the socket (a stale socket
+# file of a killed daemon does not count: the client must reach the new one).
+cofferd_up() {
+  env -u COFFER_CONF COFFER_LOG="${1:-info}" "$COFFERD" -c "$tmp/server.conf" >>"$tmp/cofferd.log" 2>&1 &
+  COFFERD_PID=$!
+  local end=$((SECONDS + 30)) o
+  until o=$("$LOAD" "$M" --session-count 2>&1); grep -Eq '^sessions=|no initialized token' <<<"$o"; do
+    kill -0 "$COFFERD_PID" 2>/dev/null || { wait "$COFFERD_PID" || true; COFFERD_PID=; fail "cofferd exited at start"; }
+    [ $SECONDS -lt $end ] || fail "cofferd did not answer on $SOCK within 30 s"
+    sleep 0.1
+  done
+}
+
+# cofferd_down SIGNAL: sends SIGNAL to cofferd and waits for it to exit.
+cofferd_down() {
+  kill -"$1" "$COFFERD_PID"
+  wait "$COFFERD_PID" 2>/dev/null || true
+  COFFERD_PID=
+}
+
+# load_token [KEYTYPE]: the coffer CLI, through the module in remote mode, initializes token $TOKEN
+# (SO PIN $SO_PIN, user PIN $PIN) and generates the token key pair "load" (default ec:p256).
+load_token() {
+  local o
+  o=$(COFFER_SO_PIN=$SO_PIN COFFER_PIN=$PIN "$CLI" --module "$M" token init --label "$TOKEN" 2>&1) \
+    || { printf '%s\n' "$o" >&2; fail "coffer token init"; }
+  o=$(COFFER_PIN=$PIN "$CLI" --module "$M" key generate --token "$TOKEN" --type "${1:-ec:p256}" --label load 2>&1) \
+    || { printf '%s\n' "$o" >&2; fail "coffer key generate ${1:-ec:p256}"; }
+}
+
+# session_count: the token's open sessions, all clients together (C_GetTokenInfo ulSessionCount, read
+# by a new client process that opens none itself).
+session_count() {
+  local o
+  o=$("$LOAD" "$M" --session-count 2>&1) || { printf '%s\n' "$o" >&2; fail "reading the session count"; }
+  sed -n 's/^sessions=\([0-9]*\) .*/\1/p' <<<"$o"
+}
+
+# load_summary NAME: the client NAME's summary line (its last line of output; empty if it has none).
+load_summary() { { grep '^remote_load: ' "$tmp/$1.out" || true; } | tail -n 1; }
+# summary_get LINE KEY: a counter of a summary line.
+summary_get() { sed -n "s/.*\\b$2=\\([0-9]*\\).*/\\1/p" <<<"$1"; }

@@ -1,0 +1,215 @@
+/* hsm_registry.c: the applications of the remote-HSM service (see hsm_server.h, and
+ * docs/protocol.md "Handshake" for the application token).
+ *
+ * PKCS#11 defines login state per application (2.40 section 5.6), and a client process may open
+ * several connections (its threads need not wait behind each other): the application, not the
+ * connection, owns the engine application id and the sessions. Its connections share it through
+ * the token HELLO_OK gave the first one; the last connection to close ends it.
+ *
+ * Locks: the registry mutex guards the list and every refcount; each application's mutex guards
+ * its session list. Neither is held across a call into the engine, except in
+ * hsrv_app_close_all_sessions (see there), so a slow engine call never stalls another application. */
+#include <stdlib.h>
+#include <string.h>
+#include "base/log.h"
+#include "base/secmem.h"
+#include "crypto/crypto.h"
+#include "daemon/hsm_server.h"
+#include "hsm/hsm.h"
+
+/* Engine application ids: one per application, never reused in the process (0 is the daemon's own
+ * in-process application), so that a late hsm_app_end can never touch a newer application. */
+static uint64_t next_app_id = 1;
+static pthread_mutex_t next_app_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static uint64_t new_app_id(void)
+{
+    pthread_mutex_lock(&next_app_mu);
+    uint64_t id = next_app_id++;
+    pthread_mutex_unlock(&next_app_mu);
+    return id;
+}
+
+void hsrv_registry_init(hsrv_registry *r)
+{
+    pthread_mutex_init(&r->mu, NULL);
+    r->head = NULL;
+    r->count = 0;
+}
+
+static void app_free(hsrv_app *a)
+{
+    hsm_app_end(a->id);          /* its sessions closed (with their operations and objects), logged out */
+    cf_wipe(a->token, sizeof a->token);
+    pthread_mutex_destroy(&a->mu);
+    free(a->s);
+    free(a);
+}
+
+void hsrv_registry_destroy(hsrv_registry *r)
+{
+    for (hsrv_app *a = r->head, *next; a; a = next) {
+        next = a->next;
+        app_free(a);
+    }
+    r->head = NULL;
+    r->count = 0;
+    pthread_mutex_destroy(&r->mu);
+}
+
+static bool same_peer(const hsrv_peer *a, const hsrv_peer *b)
+{
+    return a->kind == b->kind && memcmp(a->id, b->id, sizeof a->id) == 0;
+}
+
+/* The live application whose token is token, or NULL. Every token is compared in constant time
+ * (cf_ct_equal): the time taken says nothing about how close a guess came. */
+static hsrv_app *find_locked(hsrv_registry *r, const uint8_t *token)
+{
+    hsrv_app *hit = NULL;
+    for (hsrv_app *a = r->head; a; a = a->next)
+        if (cf_ct_equal(a->token, token, RPC_APP_TOKEN_LEN) && !hit)
+            hit = a;
+    return hit;
+}
+
+static cf_err app_new(const hsrv_peer *peer, hsrv_app **out)
+{
+    hsrv_app *a = calloc(1, sizeof *a);
+    if (!a)
+        return CF_E_NOMEM;
+    cf_err rv = cf_random(a->token, sizeof a->token);
+    if (rv != CF_OK) {
+        free(a);
+        return rv;
+    }
+    pthread_mutex_init(&a->mu, NULL);
+    a->id = new_app_id();
+    a->peer = *peer;
+    a->refs = 1;
+    *out = a;
+    return CF_OK;
+}
+
+cf_err hsrv_registry_enter(hsrv_registry *r, const hsrv_peer *peer, const uint8_t *token, hsrv_app **out,
+                          bool *joined)
+{
+    *out = NULL;
+    *joined = false;
+    if (token) {
+        pthread_mutex_lock(&r->mu);
+        hsrv_app *a = find_locked(r, token);
+        if (a && same_peer(&a->peer, peer)) {
+            a->refs++;
+            pthread_mutex_unlock(&r->mu);
+            *out = a;
+            *joined = true;
+            return CF_OK;
+        }
+        pthread_mutex_unlock(&r->mu);
+        /* unknown (ended, or from before a restart) or another peer's: a new application, and the
+         * client learns from the new token that its sessions are gone */
+        cf_debug("hsm: a HELLO named an application that %s", a ? "belongs to another peer" : "is not known");
+    }
+    hsrv_app *a;
+    CF_TRY(app_new(peer, &a));
+    pthread_mutex_lock(&r->mu);
+    a->next = r->head;
+    r->head = a;
+    r->count++;
+    pthread_mutex_unlock(&r->mu);
+    *out = a;
+    return CF_OK;
+}
+
+void hsrv_registry_leave(hsrv_registry *r, hsrv_app *app)
+{
+    pthread_mutex_lock(&r->mu);
+    bool last = --app->refs == 0;
+    if (last) {
+        /* unlinked before the engine call: a HELLO naming it from now on gets a new application */
+        for (hsrv_app **pp = &r->head; *pp; pp = &(*pp)->next)
+            if (*pp == app) {
+                *pp = app->next;
+                break;
+            }
+        r->count--;
+    }
+    pthread_mutex_unlock(&r->mu);
+    if (!last)
+        return;
+    if (app->n)
+        cf_debug("hsm: application %llu ended, %zu session(s) closed", (unsigned long long)app->id, app->n);
+    app_free(app);
+}
+
+/* ---- sessions --------------------------------------------------------------------------------- */
+bool hsrv_app_owns(hsrv_app *a, CK_SESSION_HANDLE h)
+{
+    bool found = false;
+    pthread_mutex_lock(&a->mu);
+    for (size_t i = 0; i < a->n && !found; i++)
+        found = a->s[i].h == h;
+    pthread_mutex_unlock(&a->mu);
+    return found;
+}
+
+static cf_err track_locked(hsrv_app *a, CK_SESSION_HANDLE h, CK_SLOT_ID slot)
+{
+    if (a->n == a->cap) {
+        size_t cap = a->cap ? 2 * a->cap : 16;
+        hsrv_owned *p = realloc(a->s, cap * sizeof *p);
+        if (!p)
+            return CF_E_NOMEM;
+        a->s = p;
+        a->cap = cap;
+    }
+    a->s[a->n++] = (hsrv_owned){ h, slot };
+    return CF_OK;
+}
+
+cf_err hsrv_app_open_session(hsrv_app *a, CK_SLOT_ID slot, CK_FLAGS flags, CK_SESSION_HANDLE *out)
+{
+    CK_SESSION_HANDLE h;
+    CF_TRY(hsm_open_session_app(a->id, slot, flags, &h));
+    pthread_mutex_lock(&a->mu);
+    cf_err rv = track_locked(a, h, slot);
+    pthread_mutex_unlock(&a->mu);
+    if (rv != CF_OK) {
+        (void)hsm_close_session(h);
+        return rv;
+    }
+    *out = h;
+    return CF_OK;
+}
+
+cf_err hsrv_app_close_session(hsrv_app *a, CK_SESSION_HANDLE h)
+{
+    cf_err rv = hsm_close_session(h);
+    pthread_mutex_lock(&a->mu);
+    for (size_t i = 0; i < a->n; i++)
+        if (a->s[i].h == h) {
+            a->s[i] = a->s[--a->n];
+            break;
+        }
+    pthread_mutex_unlock(&a->mu);
+    return rv;
+}
+
+/* The mutex is held across the engine call so that the drop matches what the engine closed: a
+ * session another connection of the application opens meanwhile is recorded only after the drop,
+ * so a live session is never dropped (it would become unusable). At worst a handle the engine has
+ * just closed is recorded, which is harmless: the engine never reuses handles and answers it with
+ * SESSION_HANDLE_INVALID. CLOSE_ALL_SESSIONS is rare, and only this application's connections
+ * wait. */
+cf_err hsrv_app_close_all_sessions(hsrv_app *a, CK_SLOT_ID slot)
+{
+    pthread_mutex_lock(&a->mu);
+    cf_err rv = hsm_close_all_sessions_app(a->id, slot);
+    if (rv == CF_OK)
+        for (size_t i = a->n; i-- > 0;)
+            if (a->s[i].slot == slot)
+                a->s[i] = a->s[--a->n];
+    pthread_mutex_unlock(&a->mu);
+    return rv;
+}
