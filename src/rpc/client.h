@@ -1,25 +1,44 @@
 /* client.h: the remote backend of the PKCS#11 module (docs/remote.md, "Client side"): one
  * function per engine call of src/hsm/hsm.h, same signature, prefix rpc_client_ instead of hsm_.
- * Each encodes the call (rpc.h), sends it to cofferd over the Unix socket of `[client] server`,
- * waits for the response and copies the outputs into the caller's buffers with the engine's
- * length protocol. rpc.h stays the pure codec (no sockets); this header is the transport.
+ * Each encodes the call (rpc.h), sends it to cofferd over the Unix socket or TLS connection of
+ * `[client] server`, waits for the response and copies the outputs into the caller's buffers with
+ * the engine's length protocol. rpc.h stays the pure codec (no sockets); this is the transport.
  *
- * Connection: one per process, opened at the first call (C_Initialize cannot report a device
- * error), HELLO first (an unknown major version or ABI: a sentence on stderr and
- * CF_E_DEVICE_ERROR). Calls are serialized on it by a mutex: one request in flight at a time
- * (multiplexing by request id is the next step). A connection that drops fails the call with
- * CF_E_DEVICE_REMOVED; calls on sessions fail the same way until a slot-level call (C_GetSlotList,
- * C_OpenSession...) reconnects, after which the old sessions are gone on the server.
- * Request and response buffers are wiped after use (PINs, plaintext); nothing is cached. */
+ * Connections (pool.c): a pool, so that the threads of one application do not wait behind each
+ * other. A call takes the most recently used idle connection (a single-threaded application uses
+ * one), or opens a new one, up to 64 per process (beyond, it waits for one to come back); no lock
+ * is held while a call is on the wire. All connections of the process are one PKCS#11
+ * application on the server (docs/protocol.md, "Handshake"): the first HELLO carries no token,
+ * HELLO_OK names the application, and further connections join it with that token, so sessions
+ * and login are shared by all of them. A server that names no application (protocol minor 0) is
+ * spoken to over one connection. Opened at the first call (C_Initialize cannot report a device
+ * error), HELLO first: an unknown major version or ABI gets a sentence on stderr and
+ * CF_E_DEVICE_ERROR; no server, CF_E_DEVICE_REMOVED.
+ *
+ * Failures. An idle connection the server closed (idle timeout, restart) is dropped silently
+ * before use. A call whose connection fails (or whose answer breaks the protocol) gets
+ * CF_E_DEVICE_REMOVED (CF_E_DEVICE_ERROR); every connection is then dropped and calls on sessions
+ * fail the same way until a slot-level call (C_GetSlotList, C_OpenSession...) reconnects. If the
+ * server no longer knows our application when a connection joins (cofferd restarted, or all the
+ * connections closed), its sessions and login are gone: the server answers
+ * SESSION_HANDLE_INVALID for the old handles, and the pool moves to the new application.
+ *
+ * Secrets: request and response buffers are wiped after use (PINs, plaintext); the application
+ * token is wiped at C_Finalize and in a fork child, and never printed. Nothing else is cached. */
 #pragma once
 #include "hsm/hsm.h"
+#include "rpc/rpc.h"
 
 /* The socket path (from `[client] server = unix:PATH`); before rpc_client_initialize. */
 void rpc_client_set_server(const char *path);
 /* Or `[client] server = tls:HOST:PORT` with [client] cert/key (NULL or "": none) and ca. */
 void rpc_client_set_tls_server(const char *host, unsigned port, const char *cert, const char *key, const char *ca);
 cf_err rpc_client_initialize(char *err, size_t errlen);
+/* Closes every connection (the server ends the application: its sessions, its login) and wipes
+ * the token. */
 cf_err rpc_client_finalize(void);
+/* In a fork child: forgets the parent's connections (closes the child's copies of their
+ * descriptors, no TLS close_notify) and its token; the child's first call connects afresh. */
 void rpc_client_forget_after_fork(void);
 
 cf_err rpc_client_get_slot_list(bool token_present, CK_SLOT_ID *list, CK_ULONG *count);
@@ -77,3 +96,20 @@ cf_err rpc_client_derive_key(CK_SESSION_HANDLE s, const CK_MECHANISM *m, CK_OBJE
                              const CK_ATTRIBUTE *t, CK_ULONG n, CK_OBJECT_HANDLE *out);
 
 cf_err rpc_client_generate_random(CK_SESSION_HANDLE s, uint8_t *out, size_t len);
+
+/* ---- between client.c (the calls) and pool.c (the connections); not for src/pkcs11 ---------- */
+typedef struct rpc_conn rpc_conn;
+/* One call's answer: the decoded reply, whose byte strings view the connection's receive buffer
+ * and whose arrays live in the arena. Valid until rpc_answer_free, which wipes both and gives
+ * the connection back to the pool. */
+typedef struct {
+    rpc_conn *conn;
+    rpc_arena arena;
+    rpc_reply reply;
+} rpc_answer;
+/* Sends call on a pooled connection and waits for its answer. CF_OK: a->reply.status is the
+ * engine's status (a->reply.has_outputs says whether outputs were decoded) and the caller frees a;
+ * otherwise the transport's status (DEVICE_REMOVED, DEVICE_ERROR, NOMEM, or an encoding error
+ * such as ARGS or MECHANISM_INVALID, found before anything is sent) and nothing to free. */
+cf_err rpc_client_transact(const rpc_call *call, rpc_answer *a) CF_WARN_UNUSED;
+void rpc_answer_free(rpc_answer *a);
