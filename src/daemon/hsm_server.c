@@ -63,7 +63,12 @@ typedef struct {
     char path[CF_SOCK_PATH_MAX]; /* a Unix socket's file, removed at stop ("" none) */
 } hsm_listener;
 
-typedef enum { CONN_TLS_HANDSHAKE, CONN_HELLO, CONN_READY } conn_state;
+/* CONN_REFUSED: a TLS handshake we failed (no or a wrong client certificate). OpenSSL has written
+ * its alert; we have sent our FIN and read what the client still sends until it closes (or the
+ * handshake deadline). Closing at once would make the kernel answer the client's first request,
+ * already on its way, with a reset, which can reach the client before it reads the alert: it
+ * would see a server going away instead of a refusal naming its certificate. */
+typedef enum { CONN_TLS_HANDSHAKE, CONN_REFUSED, CONN_HELLO, CONN_READY } conn_state;
 
 typedef struct hconn {
     uint8_t tag;                 /* TAG_CONN */
@@ -441,7 +446,11 @@ static step conn_handshake(hconn *c, uint32_t *events)
         return STEP_WAIT;
     default:
         cf_info("hsm: TLS connection refused: %s", err);
-        return STEP_CLOSE;
+        if (shutdown(c->fd, SHUT_WR) != 0)
+            return STEP_CLOSE;
+        c->state = CONN_REFUSED;
+        *events = EPOLLIN;
+        return STEP_WAIT;
     }
     if (cf_tls_peer_id(c->tls, c->peer.id) != CF_OK) /* not reached: a certificate is required */
         return STEP_CLOSE;
@@ -451,10 +460,29 @@ static step conn_handshake(hconn *c, uint32_t *events)
     return STEP_GO;
 }
 
+/* CONN_REFUSED: the client's bytes, read and dropped (raw: the TLS session failed) until it
+ * closes. EPOLLIN to wait for more, 0 to close. */
+static uint32_t drain_refused(hconn *c)
+{
+    uint8_t sink[4096];
+    for (int i = 0; i < 16; i++) {
+        ssize_t n = recv(c->fd, sink, sizeof sink, MSG_DONTWAIT);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return EPOLLIN;
+        if (n <= 0)
+            return 0;
+    }
+    return 0; /* a client that keeps talking to a refused session: enough */
+}
+
 /* Everything a connection's event calls for; returns the events to wait for next, 0 to close. */
 static uint32_t conn_drive(cofferd_hsm *h, hconn *c)
 {
     uint32_t events = 0;
+    if (c->state == CONN_REFUSED)
+        return drain_refused(c);
     if (c->state == CONN_TLS_HANDSHAKE) {
         step s = conn_handshake(c, &events);
         if (s != STEP_GO)

@@ -492,6 +492,21 @@ static cf_err check_hello_ok(const rpc_frame *f, rpc_hello *server)
     return CF_OK;
 }
 
+/* The stream ended before HELLO_OK. A TLS alert from the server (no client certificate, one from
+ * another CA) is a refusal: DEVICE_ERROR, it will not go away by itself. A bare end of stream or
+ * reset is a server going down (cofferd stopping or restarting between our connect and its
+ * answer): DEVICE_REMOVED, like a lost connection, so that the application retries at its next
+ * C_OpenSession instead of giving up on a device error. */
+static cf_err handshake_cut(const rpc_conn *c)
+{
+    if (c->tls && cf_tls_last_error(c->tls)) {
+        say_tls_refused(c);
+        return CF_E_DEVICE_ERROR;
+    }
+    SAY("the remote HSM at %s closed the connection during the handshake (restarting?)", g_path);
+    return CF_E_DEVICE_REMOVED;
+}
+
 /* HELLO (with the ticket's token, if any, to join the application) and HELLO_OK. */
 static cf_err handshake(rpc_conn *c, const join_ticket *t, rpc_hello *server)
 {
@@ -507,24 +522,13 @@ static cf_err handshake(rpc_conn *c, const join_ticket *t, rpc_hello *server)
     cf_wipe(c->out, w.len < sizeof c->out ? w.len : sizeof c->out);
     if (rv != CF_OK)
         return CF_E_INTERNAL;
-    if (!sent) {
-        if (c->tls) {
-            say_tls_refused(c);
-            return CF_E_DEVICE_ERROR;
-        }
-        return CF_E_DEVICE_REMOVED;
-    }
     rpc_frame f;
-    rv = conn_read_frame(c, &f);
-    if (rv == CF_OK)
+    if (!sent)
+        rv = CF_E_DEVICE_REMOVED;
+    else if ((rv = conn_read_frame(c, &f)) == CF_OK)
         rv = check_hello_ok(&f, server);
-    else if (rv == CF_E_DEVICE_REMOVED && c->tls) {
-        say_tls_refused(c);
-        rv = CF_E_DEVICE_ERROR;
-    } else if (rv == CF_E_DEVICE_REMOVED) {
-        SAY("the remote HSM at %s closed the connection during the handshake", g_path);
-        rv = CF_E_DEVICE_ERROR;
-    }
+    if (rv == CF_E_DEVICE_REMOVED)
+        rv = handshake_cut(c);
     conn_clear_in(c);
     return rv;
 }

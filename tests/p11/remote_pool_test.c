@@ -555,6 +555,7 @@ typedef struct {
     uint8_t next_app;
     int cur, max, new_apps, requests;
     bool drop_next;       /* close the connection on the next request, unanswered */
+    bool drop_hello;      /* close connections at their HELLO, unanswered (a server stopping) */
     int fds[MOCK_MAX_CONNS];
 } mock_srv;
 static mock_srv mock;
@@ -605,6 +606,11 @@ static bool mock_hello(int fd, const unsigned char *pl, size_t n)
     put_be(ok + 4, 1, 2);
     put_be(ok + 6, mock.tokens ? 1 : 0, 2);
     put_be(ok + 8, abi, 4);
+    pthread_mutex_lock(&mock.mu);
+    bool drop = mock.drop_hello;
+    pthread_mutex_unlock(&mock.mu);
+    if (drop)
+        return false;
     if (!mock.tokens)
         return send_frame(fd, 2, 0, ok, 12);
     pthread_mutex_lock(&mock.mu);
@@ -746,6 +752,7 @@ static void mock_start(bool tokens, unsigned delay_us)
     mock.app = mock.next_app = 0;
     mock.cur = mock.max = mock.new_apps = mock.requests = 0;
     mock.drop_next = false;
+    mock.drop_hello = false;
     for (int i = 0; i < MOCK_MAX_CONNS; i++)
         mock.fds[i] = -1;
     snprintf(mock.path, sizeof mock.path, "%s/mock.sock", st.dir);
@@ -875,6 +882,27 @@ static void mock_lost_connection_rule(void **state)
     mock_stop();
 }
 
+/* A server that closes the connection at our HELLO is going away (cofferd stopping or restarting
+ * between accept and answer): DEVICE_REMOVED, so that the application retries, and the next call
+ * connects once it answers again. */
+static void mock_cut_handshake_is_removed(void **state)
+{
+    (void)state;
+    NEED_MODULE();
+    mock_start(true, 0);
+    pthread_mutex_lock(&mock.mu);
+    mock.drop_hello = true;
+    pthread_mutex_unlock(&mock.mu);
+    CK_ULONG n = 0;
+    assert_rv(f->C_GetSlotList(CK_TRUE, NULL, &n), CKR_DEVICE_REMOVED);
+    pthread_mutex_lock(&mock.mu);
+    mock.drop_hello = false;
+    pthread_mutex_unlock(&mock.mu);
+    assert_rv(f->C_GetSlotList(CK_TRUE, NULL, &n), CKR_OK);
+    assert_int_equal(n, 1);
+    mock_stop();
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -887,6 +915,7 @@ int main(void)
         cmocka_unit_test(mock_with_tokens_pool_joins),
         cmocka_unit_test(mock_idle_close_is_silent),
         cmocka_unit_test(mock_lost_connection_rule),
+        cmocka_unit_test(mock_cut_handshake_is_removed),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
