@@ -10,6 +10,7 @@
  *
  * cofferd is an executable: its service files are compiled into this test. */
 #include <errno.h>
+#include <signal.h>
 #include <grp.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -1102,6 +1103,20 @@ static void unix_and_tls_listeners(void **state)
     expect_type(b, RPC_ERROR, 0);
     assert_true(at_eof(b));
     assert_int_equal(remote_state(a, s), CKS_RW_PUBLIC_SESSION);
+
+    /* writing to a server that went away fails, and must not raise SIGPIPE (the module lives in
+     * the application's process): with the default action restored, a SIGPIPE would end this test */
+    signal(SIGPIPE, SIG_DFL);
+    sigset_t pipe_set;
+    sigemptyset(&pipe_set);
+    sigaddset(&pipe_set, SIGPIPE);
+    pthread_sigmask(SIG_UNBLOCK, &pipe_set, NULL);
+    int d = tls_connect(ctx, port);
+    hello(d);
+    (void)shutdown(d, SHUT_WR);   /* the kernel now answers every write with EPIPE */
+    assert_int_equal(cf_tls_write(cl_tls[d], "x", 1), -1);
+    signal(SIGPIPE, SIG_IGN);
+    cl_close(d);
 
     /* the handshake deadline: a TCP peer that says nothing is closed */
     hsrv_handshake_ms = 300;
