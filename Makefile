@@ -3,7 +3,8 @@
 #
 #   make build   configure + compile into build/ (RelWithDebInfo)
 #   make run     build, then scripts/run-demo (a demo token under ./var and how to use it) and
-#                scripts/run-daemon (cofferd in the foreground with the TPM `default`)
+#                scripts/run-daemon (cofferd in the foreground: the TPM `default` on the mssim ports
+#                and the HSM on ./var/hsm.sock; it prints the module path and the client config)
 #   make test    every test (unit, module C tests, interop) in build/ with -Werror, then the unit
 #                and module tests again under ASan+UBSan in build-asan/
 #   make bench   build, then bench/run (signing throughput beside OpenSSL and SoftHSM2; 10k objects;
