@@ -329,14 +329,23 @@ cf_err cf_store_open(const char *dir, cf_store **out)
     snprintf(path, n, "%s/coffer.db", dir);
 
     /* Create the file ourselves so it is 0600 whatever the umask; sqlite gives the -wal and
-     * -shm files the same mode as the database. */
-    fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-    if (fd < 0) {
-        cf_error("store: cannot open %s: %s", path, strerror(errno));
-        rv = CF_E_IO;
-        goto out;
+     * -shm files the same mode as the database. Only when it does not exist yet: a close() of
+     * any descriptor of a file drops every POSIX lock this process holds on it, and another
+     * connection of this process (cofferd has two) holds SQLite's. Without them, another process
+     * closing the store believes itself the last user and deletes the WAL, and this process goes
+     * on writing into the deleted one: invisible to others, lost in a crash. */
+    fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd >= 0) {
+        close(fd);
+    } else {
+        struct stat sb;
+        bool exists = errno == EEXIST && lstat(path, &sb) == 0;
+        if (!exists || !S_ISREG(sb.st_mode)) {   /* O_NOFOLLOW's refusal of a link, kept */
+            cf_error("store: cannot open %s: %s", path, exists ? "not a regular file" : strerror(errno));
+            rv = CF_E_IO;
+            goto out;
+        }
     }
-    close(fd);
 
     /* NOMUTEX: s->mu serialises every use of the connection. */
     rc = sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);

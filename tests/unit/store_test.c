@@ -6,6 +6,7 @@
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -1038,6 +1039,38 @@ static void test_open_errors(void **state)
     assert_int_equal(cf_store_open(d, &s), CF_E_STORE);
 }
 
+/* A second connection to the store in this process (cofferd has two: its own and the engine's)
+ * must not drop the first one's file locks: a close() of any descriptor of a file drops every
+ * POSIX lock the process holds on it. Without SQLite's shared lock on the database, another
+ * process closing the store believes itself the last user, checkpoints and deletes the WAL, and
+ * this process goes on writing into the deleted file: invisible to others, lost in a crash. A
+ * child process asks the kernel whether a write lock on the database would conflict. */
+static void test_second_connection_keeps_locks(void **state)
+{
+    fixture *f = *state;
+    char d[128], db[160];
+    store_dir(f, d, sizeof d);
+    snprintf(db, sizeof db, "%s/coffer.db", d);
+    cf_store *s1 = open_store(f);
+    assert_int_equal(new_token(s1, "first"), 1);
+    cf_store *s2 = open_store(f);
+    assert_int_equal(new_token(s2, "second"), 2);
+    pid_t pid = fork();
+    if (pid == 0) {
+        int fd = open(db, O_RDWR | O_CLOEXEC);
+        struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 0 };
+        if (fd < 0 || fcntl(fd, F_GETLK, &fl) != 0)
+            _exit(2);
+        _exit(fl.l_type == F_UNLCK ? 0 : 1);   /* 1: this process's lock is there */
+    }
+    int st = 0;
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 1);
+    cf_store_close(s2);
+    cf_store_close(s1);
+}
+
 int main(void)
 {
     /* The error-path tests log on purpose; keep the output for real failures quiet. */
@@ -1058,6 +1091,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_changed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_threads, setup, teardown),
         cmocka_unit_test_setup_teardown(test_processes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_second_connection_keeps_locks, setup, teardown),
         cmocka_unit_test_setup_teardown(test_newer_schema, setup, teardown),
         cmocka_unit_test_setup_teardown(test_open_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tpm_state, setup, teardown),
