@@ -12,8 +12,9 @@
 #include "hsm/hsm.h"
 
 /* Private-key operations are counted in memory and written as one key_use record per key and
- * operation with its count, at most every FLUSH_SECONDS and at shutdown: an append costs a
- * transaction (about 50 us), which on every C_SignInit would cap the server's signing rate. */
+ * operation with its count, FLUSH_SECONDS after the last write (by the next use, or by
+ * cofferd_audit_tick when none comes) and at shutdown: an append costs a transaction (about
+ * 50 us), which on every C_SignInit would cap the server's signing rate. */
 #define USES_MAX 256
 #define FLUSH_SECONDS 5
 
@@ -150,6 +151,14 @@ cf_err cofferd_audit_start(const cf_config *cfg, cf_store *store, char *err, siz
     hsm_set_audit(on_event, NULL);
     cf_info("audit log: security events are appended to the store (coffer audit show / verify)");
     return CF_OK;
+}
+
+void cofferd_audit_tick(int64_t now)
+{
+    pthread_mutex_lock(&A.mu);
+    if (A.store && A.key && A.nuses && now - A.last_flush >= FLUSH_SECONDS)
+        flush_uses(now);
+    pthread_mutex_unlock(&A.mu);
 }
 
 void cofferd_audit_stop(void)

@@ -6,6 +6,7 @@
  * off (their state is stored), wipe the master key, exit 0. */
 #include <getopt.h>
 #include <signal.h>
+#include <time.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -202,8 +203,12 @@ int main(int argc, char **argv)
         cf_warn("%zu of %zu TPM instances are not running (see the errors above)", cfg.n_tpm - n_started, cfg.n_tpm);
 
 wait:;
-    int sig = 0;
-    sigwait(&stop_signals, &sig);
+    /* A signal ends the wait; each second without one, the audit log gets the key uses counted
+     * in memory (cofferd_audit_tick: at most every 5 s). */
+    int sig;
+    const struct timespec second = { 1, 0 };
+    while ((sig = sigtimedwait(&stop_signals, NULL, &second)) < 0)
+        cofferd_audit_tick((int64_t)time(NULL));
     cf_info("%s: shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
     status = 0;
 out:

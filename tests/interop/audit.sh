@@ -53,7 +53,24 @@ for i in 1 2; do
   run_ok "ECDSA sign $i" p11t --sign --id 02 --mechanism ECDSA -i "$tmp/digest" -o "$tmp/sig"
 done
 
-# key uses are counted in memory and written per key at most every 5 s and at shutdown
+# Key uses are counted in memory and written per key 5 s after the last write (by the next use or
+# by cofferd's once-a-second tick) and at shutdown: with no further use, the two signatures are in
+# the log within seconds while cofferd runs on, and `coffer audit show` reading the store beside
+# cofferd changes nothing (it must not take cofferd's WAL away, see store_test).
+uses_logged() {
+  "$CLI" audit show --event key_use --key auditkey --json --store "$STORE" 2>/dev/null \
+    | python3 -c 'import json,re,sys; print(sum(int(re.search(r"count=(\d+)", r["detail"]).group(1)) for r in json.load(sys.stdin)))' 2>/dev/null
+}
+logged=
+for _ in $(seq 1 40); do
+  [ "$(uses_logged)" = 2 ] && { logged=1; break; }
+  sleep 0.25
+done
+if [ -z "$logged" ]; then
+  "$CLI" audit show --store "$STORE" || true
+  fail "the two key uses were not in the log 10 s after the last one (cofferd still running)"
+fi
+ok "key uses reach the log while cofferd runs"
 kill -TERM "$COFFERD_PID"
 wait "$COFFERD_PID" 2>/dev/null || true
 COFFERD_PID=
