@@ -39,6 +39,7 @@ static const key_def keys[] = {
     { "hsm", "idle_timeout", K_U32, OFF(hsm_idle_timeout), 0, 7 * 86400 },
     { "hsm", "max_connections", K_U32, OFF(hsm_max_connections), 1, 65536 },
     { "hsm", "workers", K_U32, OFF(hsm_workers), 0, 256 },
+    { "hsm", "lease_ms", K_U32, OFF(hsm_lease_ms), 0, 10000 },
     { "hsm", "cert", K_PATH, OFF(hsm_cert), 0, 0 },
     { "hsm", "key", K_PATH, OFF(hsm_key), 0, 0 },
     { "hsm", "client_ca", K_PATH, OFF(hsm_client_ca), 0, 0 },
@@ -161,6 +162,7 @@ void cf_config_defaults(cf_config *c)
     c->log_level = -1;
     c->hsm_socket_mode = 0600;
     c->hsm_idle_timeout = 3600;
+    c->hsm_lease_ms = 250;
     c->hsm_max_connections = 1024;
 }
 

@@ -248,6 +248,53 @@ static cf_err h_op_oneshot(hsrv_app *c, rpc_value *a, rpc_value *o, rpc_arena *a
     return data_out(&o[0], rv, p, n);
 }
 
+/* Leases (docs/protocol.md, "Leases"): how long a client may take an init with the key of its
+ * last signature as valid without asking ([hsm] lease_ms; 0: never). A change to that key
+ * (destroy, set attribute) waits for it, so it is short; a busy signer renews it with every
+ * signature. Set once before the workers start. */
+static uint32_t g_lease_ms;
+
+void hsrv_set_lease_ms(uint32_t ms)
+{
+    g_lease_ms = ms;
+}
+
+/* OP_ONESHOT_LEASE and OP_REARM_ONESHOT: the single-part call, then a lease on its key when it
+ * ended the operation (not a length query, not BUFFER_TOO_SMALL). Only SIGN leases. */
+static cf_err oneshot_lease(hsrv_app *c, CK_SESSION_HANDLE s, hsm_op_kind kind, const rpc_value *in,
+                            const rpc_value *ob, rpc_value *o, rpc_arena *ar)
+{
+    (void)c;
+    void *p;
+    CK_ULONG n;
+    o[1].ul = 0;
+    CF_TRY(outbuf(ar, ob, 1, &p, &n));
+    cf_err rv = hsm_op_oneshot(s, kind, in->bytes.p, in->bytes.len, p, &n);
+    if (rv == CF_OK && p && kind == HSM_OP_SIGN && g_lease_ms)
+        o[1].ul = hsm_op_lease(s, kind, g_lease_ms);
+    return data_out(&o[0], rv, p, n);
+}
+
+static cf_err h_op_oneshot_lease(hsrv_app *c, rpc_value *a, rpc_value *o, rpc_arena *ar)
+{
+    return oneshot_lease(c, a[0].ul, (hsm_op_kind)a[1].ul, &a[2], &a[3], o, ar);
+}
+
+static cf_err h_op_rearm_oneshot(hsrv_app *c, rpc_value *a, rpc_value *o, rpc_arena *ar)
+{
+    o[1].ul = 0;
+    cf_err rv = hsm_op_rearm(a[0].ul, (hsm_op_kind)a[1].ul, &a[2].mech, a[3].ul);
+    if (rv != CF_OK)
+        return rv;   /* no outputs: the init's error, as C_SignInit would have had it */
+    return oneshot_lease(c, a[0].ul, (hsm_op_kind)a[1].ul, &a[4], &a[5], o, ar);
+}
+
+static cf_err h_op_rearm(hsrv_app *c, rpc_value *a, rpc_value *o, rpc_arena *ar)
+{
+    (void)c, (void)o, (void)ar;
+    return hsm_op_rearm(a[0].ul, (hsm_op_kind)a[1].ul, &a[2].mech, a[3].ul);
+}
+
 static cf_err h_op_update(hsrv_app *c, rpc_value *a, rpc_value *o, rpc_arena *ar)
 {
     (void)c;
@@ -388,6 +435,9 @@ static const struct {
     [RPC_FN_UNWRAP_KEY] = { h_unwrap_key, true },
     [RPC_FN_DERIVE_KEY] = { h_derive_key, true },
     [RPC_FN_GENERATE_RANDOM] = { h_generate_random, true },
+    [RPC_FN_OP_ONESHOT_LEASE] = { h_op_oneshot_lease, true },
+    [RPC_FN_OP_REARM_ONESHOT] = { h_op_rearm_oneshot, true },
+    [RPC_FN_OP_REARM] = { h_op_rearm, true },
 };
 
 void hsrv_error(cf_writer *out, uint32_t id, cf_err status, const char *msg)

@@ -113,6 +113,8 @@ cf_err hsrv_app_close_session(hsrv_app *a, CK_SESSION_HANDLE h);
 cf_err hsrv_app_close_all_sessions(hsrv_app *a, CK_SLOT_ID slot);
 
 /* ==== requests (hsm_dispatch.c) ================================================================= */
+/* [hsm] lease_ms, before the workers start. */
+void hsrv_set_lease_ms(uint32_t ms);
 /* Serves one parsed frame of a connection past its HELLO: a REQUEST is decoded, run against the
  * engine on behalf of app and answered (RESPONSE, or ERROR) by appending one frame to out; a frame
  * of another type is answered with ERROR FORMAT. Returns false when the connection must close

@@ -96,6 +96,18 @@ typedef enum {
 
 /* key is ignored for DIGEST. */
 cf_err hsm_op_init(CK_SESSION_HANDLE s, hsm_op_kind kind, const CK_MECHANISM *m, CK_OBJECT_HANDLE key);
+/* Leases: the remote HSM's one-round-trip signing (docs/protocol.md, "Leases"). After an
+ * operation ended with its key kept for reuse, hsm_op_lease promises the session that an init
+ * with the same key, mechanism and parameters stays valid for ms milliseconds: until then the key
+ * is neither destroyed nor changed (hsm_destroy_object and hsm_set_attribute_value wait). Returns
+ * ms, or 0 when it gives none (nothing kept, a key that needs CKU_CONTEXT_SPECIFIC, a change
+ * waiting). In-process callers never take leases and never wait. */
+uint32_t hsm_op_lease(CK_SESSION_HANDLE s, hsm_op_kind kind, uint32_t ms);
+/* An init the client took as valid under a lease, arriving with the next call: re-arms the kept
+ * operation when it is the one leased (m and key match), even if the key was destroyed or changed
+ * since the lease ended: the init happened first, and an active operation outlives its key. Once
+ * per lease; anything else is a plain hsm_op_init. */
+cf_err hsm_op_rearm(CK_SESSION_HANDLE s, hsm_op_kind kind, const CK_MECHANISM *m, CK_OBJECT_HANDLE key);
 /* Single-part: C_Encrypt, C_Decrypt, C_Digest, C_Sign. out may be NULL. Ends the operation
  * unless it returns OK with out NULL or BUFFER_TOO_SMALL. */
 cf_err hsm_op_oneshot(CK_SESSION_HANDLE s, hsm_op_kind kind, const uint8_t *in, size_t inlen,

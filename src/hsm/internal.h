@@ -65,6 +65,11 @@ typedef struct hsm_object {
     pthread_mutex_t mu;
     cf_pkey *pkey;                 /* the ready key, built once (wiped on logout/destroy) */
     void *sealed;                  /* hsm_attrs*: sealed values kept while they are open */
+    /* Leases (op.c, hsm_op_lease): the monotonic ms until which a remote client may take an init
+     * of this key as valid without asking; changes wait for it. Granted under g.lock read;
+     * lease_closed (changes waiting) is raised under g.lock write, so no grant slips past. */
+    _Atomic uint64_t lease_until;
+    atomic_int lease_closed;
 } hsm_object;
 
 typedef struct hsm_session {
@@ -83,6 +88,7 @@ typedef struct hsm_session {
     CK_OBJECT_HANDLE spare_key[HSM_OP__COUNT];
     uint64_t spare_ver[HSM_OP__COUNT];
     bool context_login[HSM_OP__COUNT];   /* the op needs CKU_CONTEXT_SPECIFIC first */
+    bool leased[HSM_OP__COUNT];          /* spare may be re-armed once by hsm_op_rearm */
     bool finding;
     CK_OBJECT_HANDLE *found;
     size_t nfound, foundpos;
@@ -127,6 +133,10 @@ CK_USER_TYPE hsm_session_login(const hsm_session *s);
 const uint8_t *hsm_session_dk(const hsm_session *s);
 CK_STATE hsm_session_state(const hsm_session *s);
 void hsm_session_free_ops(hsm_session *s);          /* session mutex held */
+/* Leases (op.c): the monotonic clock in ms; a change to object oh raises (close) its count of
+ * waiting changes and sleeps out its lease, then lowers it (!close) when done. No lock held. */
+uint64_t hsm_mono_ms(void);
+void hsm_object_wait_leases(CK_OBJECT_HANDLE oh, bool close);
 
 /* object.c */
 hsm_object *hsm_object_new(uint64_t slot);

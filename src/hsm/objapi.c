@@ -279,7 +279,9 @@ cf_err hsm_destroy_object(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE oh)
 {
     hsm_audit_event e;
     bool on = hsm_audit_prepare(&e, HSM_AUDIT_DESTROY, h, oh);   /* before: the object goes */
+    hsm_object_wait_leases(oh, true);
     cf_err rv = hsm_destroy_object_impl(h, oh);
+    hsm_object_wait_leases(oh, false);   /* a no-op once it is gone */
     if (on)
         hsm_audit_emit(&e, rv);
     return rv;
@@ -287,7 +289,9 @@ cf_err hsm_destroy_object(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE oh)
 
 cf_err hsm_set_attribute_value(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE oh, const CK_ATTRIBUTE *t, CK_ULONG n)
 {
+    hsm_object_wait_leases(oh, true);
     cf_err rv = hsm_set_attribute_value_impl(h, oh, t, n);
+    hsm_object_wait_leases(oh, false);
     hsm_audit_session(HSM_AUDIT_SET_ATTRIBUTE, h, oh, rv);
     return rv;
 }

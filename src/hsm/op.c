@@ -10,6 +10,7 @@
  * no input is processed twice. Any other error ends the operation. */
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include "base/secmem.h"
 #include "hsm/audit_int.h"
 #include "hsm/internal.h"
@@ -36,6 +37,7 @@ static void op_free(hsm_op *op)
 
 static void drop_spare(hsm_session *s, hsm_op_kind k)
 {
+    s->leased[k] = false;
     op_free(s->spare[k]);
     s->spare[k] = NULL;
 }
@@ -113,6 +115,15 @@ cf_err hsm_key_snapshot(const uint8_t *dk, hsm_object *o, hsm_key *k)
     return hsm_object_pkey(dk, o, &k->pkey);
 }
 
+/* Whether the session's kept operation of a kind was for this key, mechanism and parameters
+ * (session mutex held). */
+static bool spare_matches(const hsm_session *s, hsm_op_kind kind, const CK_MECHANISM *m, CK_OBJECT_HANDLE keyh)
+{
+    return s->spare[kind] && s->spare_mech[kind] == m->mechanism && s->spare_key[kind] == keyh &&
+           s->spare_param_len[kind] == m->ulParameterLen &&
+           (m->ulParameterLen == 0 || memcmp(s->spare_param[kind], m->pParameter, m->ulParameterLen) == 0);
+}
+
 static cf_err hsm_op_init_impl(CK_SESSION_HANDLE h, hsm_op_kind kind, const CK_MECHANISM *m, CK_OBJECT_HANDLE keyh)
 {
     CF_ENSURE(g.initialized, CF_E_NOT_INITIALIZED);
@@ -147,9 +158,8 @@ static cf_err hsm_op_init_impl(CK_SESSION_HANDLE h, hsm_op_kind kind, const CK_M
         /* the hot path: the same key, mechanism and parameters as the last finished operation */
         pthread_mutex_lock(&s->mu);
         hsm_op *sp = s->spare[kind];
-        if (sp && s->spare_mech[kind] == m->mechanism && s->spare_key[kind] == keyh && s->spare_ver[kind] == ver &&
-            s->spare_param_len[kind] == m->ulParameterLen &&
-            (m->ulParameterLen == 0 || memcmp(s->spare_param[kind], m->pParameter, m->ulParameterLen) == 0)) {
+        if (spare_matches(s, kind, m, keyh) && s->spare_ver[kind] == ver) {
+            s->leased[kind] = false;
             s->spare[kind] = NULL;
             s->ops[kind] = sp;
             s->context_login[kind] = ctx_login;
@@ -489,11 +499,93 @@ out:
     return rv;
 }
 
-/* ---- audited entry point (audit.c): private-key operations, one event per SignInit/DecryptInit */
-
-cf_err hsm_op_init(CK_SESSION_HANDLE h, hsm_op_kind kind, const CK_MECHANISM *m, CK_OBJECT_HANDLE keyh)
+/* ---- leases (hsm.h) ------------------------------------------------------------------------- */
+uint64_t hsm_mono_ms(void)
 {
-    cf_err rv = hsm_op_init_impl(h, kind, m, keyh);
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+uint32_t hsm_op_lease(CK_SESSION_HANDLE h, hsm_op_kind kind, uint32_t ms)
+{
+    if (!g.initialized || kind >= HSM_OP__COUNT || kind == HSM_OP_DIGEST || ms == 0)
+        return 0;
+    uint32_t granted = 0;
+    pthread_rwlock_rdlock(&g.lock);
+    hsm_session *s = hsm_session_get(h);
+    if (s) {
+        pthread_mutex_lock(&s->mu);
+        hsm_object *o = s->spare[kind] && !s->ops[kind] ? hsm_object_visible(s, s->spare_key[kind]) : NULL;
+        /* the same checks an init would pass now: the key unchanged since the kept operation's
+         * init (its version), and no re-login needed */
+        if (o && o->version == s->spare_ver[kind] && atomic_load(&o->lease_closed) == 0 &&
+            !hsm_attrs_flag(&o->attrs, CKA_ALWAYS_AUTHENTICATE, false)) {
+            uint64_t until = hsm_mono_ms() + ms;
+            uint64_t cur = atomic_load(&o->lease_until);
+            while (cur < until && !atomic_compare_exchange_weak(&o->lease_until, &cur, until))
+                ;
+            s->leased[kind] = true;
+            granted = ms;
+        }
+        pthread_mutex_unlock(&s->mu);
+    }
+    pthread_rwlock_unlock(&g.lock);
+    return granted;
+}
+
+void hsm_object_wait_leases(CK_OBJECT_HANDLE oh, bool close)
+{
+    if (!g.initialized)
+        return;
+    pthread_rwlock_wrlock(&g.lock);   /* write: no grant is between its check and its store */
+    hsm_object *o = hsm_map_get(&g.objects, oh);
+    uint64_t until = 0;
+    if (o) {
+        if (close)
+            atomic_fetch_add(&o->lease_closed, 1);
+        else
+            atomic_fetch_sub(&o->lease_closed, 1);
+        until = atomic_load(&o->lease_until);
+    }
+    pthread_rwlock_unlock(&g.lock);
+    if (!close)
+        return;
+    for (uint64_t now = hsm_mono_ms(); now < until; now = hsm_mono_ms()) {
+        struct timespec d = { .tv_sec = (time_t)((until - now) / 1000),
+                              .tv_nsec = (long)((until - now) % 1000) * 1000000 };
+        nanosleep(&d, NULL);
+    }
+}
+
+static cf_err hsm_op_rearm_impl(CK_SESSION_HANDLE h, hsm_op_kind kind, const CK_MECHANISM *m, CK_OBJECT_HANDLE keyh)
+{
+    CF_ENSURE(g.initialized, CF_E_NOT_INITIALIZED);
+    CF_ENSURE(kind < HSM_OP__COUNT && kind != HSM_OP_DIGEST, CF_E_ARGS);
+    bool done = false;
+    pthread_rwlock_rdlock(&g.lock);
+    hsm_session *s = hsm_session_get(h);
+    if (s) {
+        pthread_mutex_lock(&s->mu);
+        hsm_token *t = hsm_token_get(s->slot);
+        /* the key may be gone or changed (after the lease): the login it was used under may not */
+        if (s->leased[kind] && !s->ops[kind] && spare_matches(s, kind, m, keyh) && t &&
+            hsm_token_login_of(t, s->app) == CKU_USER) {
+            s->ops[kind] = s->spare[kind];
+            s->spare[kind] = NULL;
+            s->context_login[kind] = false;   /* no lease for CKA_ALWAYS_AUTHENTICATE keys */
+            done = true;
+        }
+        s->leased[kind] = false;
+        pthread_mutex_unlock(&s->mu);
+    }
+    pthread_rwlock_unlock(&g.lock);
+    return done ? CF_OK : hsm_op_init_impl(h, kind, m, keyh);
+}
+
+/* ---- audited entry points (audit.c): private-key operations, one event per SignInit/DecryptInit */
+static void audit_key_use(CK_SESSION_HANDLE h, hsm_op_kind kind, CK_OBJECT_HANDLE keyh, cf_err rv)
+{
     if ((kind == HSM_OP_SIGN || kind == HSM_OP_DECRYPT) && hsm_audit_on()) {
         hsm_audit_event e;
         bool key = false;
@@ -508,5 +600,18 @@ cf_err hsm_op_init(CK_SESSION_HANDLE h, hsm_op_kind kind, const CK_MECHANISM *m,
             hsm_audit_emit(&e, rv);
         }
     }
+}
+
+cf_err hsm_op_init(CK_SESSION_HANDLE h, hsm_op_kind kind, const CK_MECHANISM *m, CK_OBJECT_HANDLE keyh)
+{
+    cf_err rv = hsm_op_init_impl(h, kind, m, keyh);
+    audit_key_use(h, kind, keyh, rv);
+    return rv;
+}
+
+cf_err hsm_op_rearm(CK_SESSION_HANDLE h, hsm_op_kind kind, const CK_MECHANISM *m, CK_OBJECT_HANDLE keyh)
+{
+    cf_err rv = hsm_op_rearm_impl(h, kind, m, keyh);
+    audit_key_use(h, kind, keyh, rv);
     return rv;
 }

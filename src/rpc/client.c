@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include "rpc/lease.h"
 #include "rpc/rpc.h"
 
 /* A call without outputs, or whose outputs the caller ignores. */
@@ -103,6 +104,27 @@ static rpc_value mech(const CK_MECHANISM *m)
     memset(&v, 0, sizeof v);
     v.mech = *m;
     return v;
+}
+
+/* Signing leases (lease.c): C_SignInit under a lease is pending here, and the next call on the
+ * session carries it: OP_REARM_ONESHOT for C_Sign, OP_REARM before any other call that acts on
+ * the operation. */
+static cf_err send_rearm(const rpc_lease_init *li)
+{
+    CALL(OP_REARM);
+    c.arg[0] = u(li->s);
+    c.arg[1] = u(HSM_OP_SIGN);
+    c.arg[2] = mech(&li->m);
+    c.arg[3] = u(li->key);
+    return call_status(&c);
+}
+
+static cf_err flush_init(CK_SESSION_HANDLE s, hsm_op_kind kind)
+{
+    rpc_lease_init li;
+    if (kind != HSM_OP_SIGN || !rpc_lease_pop(s, &li))
+        return CF_OK;
+    return send_rearm(&li);
 }
 
 /* ---- slots and tokens -------------------------------------------------------------------------- */
@@ -223,6 +245,7 @@ cf_err rpc_client_open_session(CK_SLOT_ID slot, CK_FLAGS flags, CK_SESSION_HANDL
 
 cf_err rpc_client_close_session(CK_SESSION_HANDLE s)
 {
+    rpc_lease_forget(s);   /* a pending init dies with the session */
     CALL(CLOSE_SESSION);
     c.arg[0] = u(s);
     return call_status(&c);
@@ -230,6 +253,7 @@ cf_err rpc_client_close_session(CK_SESSION_HANDLE s)
 
 cf_err rpc_client_close_all_sessions(CK_SLOT_ID slot)
 {
+    rpc_lease_forget_all();   /* the table does not know slots: the other slots' leases go too */
     CALL(CLOSE_ALL_SESSIONS);
     c.arg[0] = u(slot);
     return call_status(&c);
@@ -259,6 +283,11 @@ cf_err rpc_client_login(CK_SESSION_HANDLE s, CK_USER_TYPE user, const uint8_t *p
 
 cf_err rpc_client_logout(CK_SESSION_HANDLE s)
 {
+    /* inits taken before the logout happened before it: they reach the server first */
+    rpc_lease_drop_deadlines();
+    rpc_lease_init li;
+    while (rpc_lease_pop_any(&li))
+        (void)send_rearm(&li);   /* a failure shows at the session's next call */
     CALL(LOGOUT);
     c.arg[0] = u(s);
     return call_status(&c);
@@ -395,12 +424,48 @@ cf_err rpc_client_find_objects_final(CK_SESSION_HANDLE s)
 /* ---- cryptographic operations ------------------------------------------------------------------ */
 cf_err rpc_client_op_init(CK_SESSION_HANDLE s, hsm_op_kind kind, const CK_MECHANISM *m, CK_OBJECT_HANDLE key)
 {
+    if (kind == HSM_OP_SIGN) {
+        if (rpc_lease_pending(s))
+            return CF_E_OPERATION_ACTIVE;
+        if (rpc_lease_take(s, m, key))
+            return CF_OK;
+    }
     CALL(OP_INIT);
     c.arg[0] = u(s);
     c.arg[1] = u(kind);
     c.arg[2] = mech(m);
     c.arg[3] = u(key);
-    return call_status(&c);
+    cf_err rv = call_status(&c);
+    if (rv == CF_OK && kind == HSM_OP_SIGN && rpc_client_leases())
+        rpc_lease_init_ok(s, m, key);
+    return rv;
+}
+
+/* C_Sign with a server that leases: OP_ONESHOT_LEASE, or OP_REARM_ONESHOT carrying a pending
+ * init; the answer's second output is the lease. */
+static cf_err sign_leased(CK_SESSION_HANDLE s, const uint8_t *in, size_t inlen, uint8_t *out, CK_ULONG *outlen)
+{
+    rpc_lease_init li;
+    bool rearm = rpc_lease_pop(s, &li);
+    rpc_call c = { .fn = rearm ? RPC_FN_OP_REARM_ONESHOT : RPC_FN_OP_ONESHOT_LEASE };
+    size_t i = 0;
+    c.arg[i++] = u(s);
+    c.arg[i++] = u(HSM_OP_SIGN);
+    if (rearm) {
+        c.arg[i++] = mech(&li.m);
+        c.arg[i++] = u(li.key);
+    }
+    c.arg[i++] = bytes(in, inlen);
+    CK_ULONG cap = outlen ? *outlen : 0;
+    c.arg[i] = outbuf(outlen ? out : NULL, cap);
+    int64_t sent = rpc_lease_now();
+    rpc_answer a;
+    CF_TRY(rpc_client_transact(&c, &a));
+    cf_err st = copy_data(&a, &a.reply.out[0], out, cap, outlen);
+    CK_ULONG ms = st == CF_OK && a.reply.has_outputs ? a.reply.out[1].ul : 0;
+    rpc_answer_free(&a);
+    rpc_lease_granted(s, sent, ms);
+    return st;
 }
 
 static cf_err data_call(rpc_call *c, size_t outbuf_idx, uint8_t *out, CK_ULONG *outlen)
@@ -417,6 +482,8 @@ static cf_err data_call(rpc_call *c, size_t outbuf_idx, uint8_t *out, CK_ULONG *
 cf_err rpc_client_op_oneshot(CK_SESSION_HANDLE s, hsm_op_kind kind, const uint8_t *in, size_t inlen,
                              uint8_t *out, CK_ULONG *outlen)
 {
+    if (kind == HSM_OP_SIGN && rpc_client_leases())
+        return sign_leased(s, in, inlen, out, outlen);
     CALL(OP_ONESHOT);
     c.arg[0] = u(s);
     c.arg[1] = u(kind);
@@ -427,6 +494,7 @@ cf_err rpc_client_op_oneshot(CK_SESSION_HANDLE s, hsm_op_kind kind, const uint8_
 cf_err rpc_client_op_update(CK_SESSION_HANDLE s, hsm_op_kind kind, const uint8_t *in, size_t inlen,
                             uint8_t *out, CK_ULONG *outlen)
 {
+    CF_TRY(flush_init(s, kind));
     CALL(OP_UPDATE);
     c.arg[0] = u(s);
     c.arg[1] = u(kind);
@@ -436,6 +504,7 @@ cf_err rpc_client_op_update(CK_SESSION_HANDLE s, hsm_op_kind kind, const uint8_t
 
 cf_err rpc_client_op_final(CK_SESSION_HANDLE s, hsm_op_kind kind, uint8_t *out, CK_ULONG *outlen)
 {
+    CF_TRY(flush_init(s, kind));
     CALL(OP_FINAL);
     c.arg[0] = u(s);
     c.arg[1] = u(kind);
@@ -461,6 +530,7 @@ cf_err rpc_client_verify_final(CK_SESSION_HANDLE s, const uint8_t *sig, size_t s
 
 void rpc_client_op_abort(CK_SESSION_HANDLE s, hsm_op_kind kind)
 {
+    (void)flush_init(s, kind);   /* then ended like any other */
     CALL(OP_ABORT);
     c.arg[0] = u(s);
     c.arg[1] = u(kind);

@@ -34,6 +34,8 @@ void rpc_client_set_server(const char *path);
 /* Or `[client] server = tls:HOST:PORT` with [client] cert/key (NULL or "": none) and ca. */
 void rpc_client_set_tls_server(const char *host, unsigned port, const char *cert, const char *key, const char *ca);
 cf_err rpc_client_initialize(char *err, size_t errlen);
+/* Whether the server speaks leases (protocol minor 2; known after the first connection). */
+bool rpc_client_leases(void);
 /* Closes every connection (the server ends the application: its sessions, its login) and wipes
  * the token. */
 cf_err rpc_client_finalize(void);

@@ -33,7 +33,7 @@
 /* ---- protocol constants ----------------------------------------------------------------------- */
 #define RPC_MAGIC "CFR1"
 #define RPC_VERSION_MAJOR 1
-#define RPC_VERSION_MINOR 1   /* 1: the application token in HELLO / HELLO_OK */
+#define RPC_VERSION_MINOR 2   /* 1: the application token in HELLO / HELLO_OK; 2: leases (40-42) */
 #define RPC_MAX_DATA (1024u * 1024)                    /* the largest byte string a call carries */
 #define RPC_MAX_FRAME (RPC_MAX_DATA + 64u * 1024)      /* largest value of a frame's length field */
 #define RPC_HEADER_LEN 9u                              /* u32 length, u8 type, u32 id */
@@ -76,7 +76,7 @@ typedef enum {
     RPC_T_MECH_INFO,     /* .mech_info */
 } rpc_type;
 
-#define RPC_MAX_ARGS 5
+#define RPC_MAX_ARGS 6
 #define RPC_MAX_OUTS 2
 
 /* X(name, code, (argument types), (output types)). Codes are the protocol's: never renumber,
@@ -121,7 +121,11 @@ typedef enum {
     X(WRAP_KEY, 36, (RPC_T_ULONG, RPC_T_MECH, RPC_T_ULONG, RPC_T_ULONG, RPC_T_OUTBUF), (RPC_T_DATA)) \
     X(UNWRAP_KEY, 37, (RPC_T_ULONG, RPC_T_MECH, RPC_T_ULONG, RPC_T_BYTES, RPC_T_TEMPLATE), (RPC_T_ULONG)) \
     X(DERIVE_KEY, 38, (RPC_T_ULONG, RPC_T_MECH, RPC_T_ULONG, RPC_T_TEMPLATE), (RPC_T_ULONG)) \
-    X(GENERATE_RANDOM, 39, (RPC_T_ULONG, RPC_T_ULONG), (RPC_T_DATA))
+    X(GENERATE_RANDOM, 39, (RPC_T_ULONG, RPC_T_ULONG), (RPC_T_DATA)) \
+    X(OP_ONESHOT_LEASE, 40, (RPC_T_ULONG, RPC_T_KIND, RPC_T_BYTES, RPC_T_OUTBUF), (RPC_T_DATA, RPC_T_ULONG)) \
+    X(OP_REARM_ONESHOT, 41, (RPC_T_ULONG, RPC_T_KIND, RPC_T_MECH, RPC_T_ULONG, RPC_T_BYTES, RPC_T_OUTBUF), \
+      (RPC_T_DATA, RPC_T_ULONG)) \
+    X(OP_REARM, 42, (RPC_T_ULONG, RPC_T_KIND, RPC_T_MECH, RPC_T_ULONG), ())
 
 typedef enum {
 #define RPC_FN_ENUM(name, code, args, outs) RPC_FN_##name = code,

@@ -43,6 +43,9 @@
 
 #define THREADS 8
 #define SIGNS 500
+/* cofferd's [hsm] lease_ms here: long enough that no lease of the lease cases ends by accident on
+ * a slow machine, short enough that a destroy waits it out quickly. */
+#define LEASE_MS 2000
 
 static const unsigned char p256[] = { 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07 };
 static const char key_label[] = "pool-ec";
@@ -205,8 +208,8 @@ static int setup(void **state)
     FILE *fp = fopen(server_conf, "w");
     if (!fp)
         return -1;
-    fprintf(fp, "[store]\ndir = %s/server-store\n[token]\npbkdf2_iterations = 1000\n[hsm]\nlisten = unix:%s\n",
-            st.dir, sock_path);
+    fprintf(fp, "[store]\ndir = %s/server-store\n[token]\npbkdf2_iterations = 1000\n[hsm]\nlisten = unix:%s\n"
+                "lease_ms = %d\n", st.dir, sock_path, LEASE_MS);
     fclose(fp);
     fp = fopen(st.conf, "a");   /* the client's file: remote mode */
     if (!fp)
@@ -484,6 +487,25 @@ static void fork_child_has_its_own_connections(void **state)
 }
 
 /* ---- cofferd restarted under the application --------------------------------------------------- */
+/* The fixture's key pair by label, after a restart of cofferd (handles are the server's). */
+static CK_OBJECT_HANDLE find_one(CK_SESSION_HANDLE s, CK_OBJECT_CLASS cls)
+{
+    CK_ATTRIBUTE t[] = { { CKA_CLASS, &cls, sizeof cls }, { CKA_LABEL, (void *)key_label, sizeof key_label - 1 } };
+    CK_OBJECT_HANDLE found[2];
+    CK_ULONG n = 0;
+    assert_rv(f->C_FindObjectsInit(s, t, cls == CKO_PRIVATE_KEY ? 2 : 1), CKR_OK);
+    assert_rv(f->C_FindObjects(s, found, 2, &n), CKR_OK);
+    assert_rv(f->C_FindObjectsFinal(s), CKR_OK);
+    assert_int_equal(n, 1);
+    return found[0];
+}
+
+static void find_fixture_keys(CK_SESSION_HANDLE s)
+{
+    ec_priv = find_one(s, CKO_PRIVATE_KEY);
+    ec_pub = find_one(s, CKO_PUBLIC_KEY);   /* the fixture's is the only public key */
+}
+
 static bool gone_rv(CK_RV rv)
 {
     return rv == CKR_DEVICE_REMOVED || rv == CKR_SESSION_HANDLE_INVALID;
@@ -513,28 +535,166 @@ static void server_restart(void **state)
     /* A slot-level call starts over, on the same loaded module: the token key is in the store. */
     CK_SESSION_HANDLE s2;
     assert_rv(open_user_session(&s2), CKR_OK);
-    CK_OBJECT_CLASS cls = CKO_PRIVATE_KEY;
-    CK_ATTRIBUTE t[] = { { CKA_CLASS, &cls, sizeof cls }, { CKA_LABEL, (void *)key_label, sizeof key_label - 1 } };
-    CK_OBJECT_HANDLE found[2];
-    CK_ULONG n = 0;
-    assert_rv(f->C_FindObjectsInit(s2, t, 2), CKR_OK);
-    assert_rv(f->C_FindObjects(s2, found, 2, &n), CKR_OK);
-    assert_rv(f->C_FindObjectsFinal(s2), CKR_OK);
-    assert_int_equal(n, 1);
-    cls = CKO_PUBLIC_KEY;
-    CK_ATTRIBUTE tp[] = { { CKA_CLASS, &cls, sizeof cls } };
-    CK_OBJECT_HANDLE pub[2];
-    CK_ULONG np = 0;
-    assert_rv(f->C_FindObjectsInit(s2, tp, 1), CKR_OK);
-    assert_rv(f->C_FindObjects(s2, pub, 2, &np), CKR_OK);
-    assert_rv(f->C_FindObjectsFinal(s2), CKR_OK);
-    assert_int_equal(np, 1);
-    ec_priv = found[0];
-    ec_pub = pub[0];
+    find_fixture_keys(s2);
     assert_rv(sign_once(s2, 4, 4), CKR_OK);
     CK_RV rv = f->C_GetSessionInfo(s, &si);
     if (!gone_rv(rv))
         fail_msg("the old session after reconnecting: %s", p11_rv_name(rv));
+    assert_rv(f->C_CloseSession(s2), CKR_OK);
+}
+
+/* ---- signing leases (docs/protocol.md, "Leases") --------------------------------------------- */
+static CK_MECHANISM ecdsa = { CKM_ECDSA, NULL, 0 };
+
+/* C_SignInit + C_Sign over a digest made of a, and the signature checked with pub. */
+static CK_RV sign_with(CK_SESSION_HANDLE s, CK_MECHANISM *m, CK_OBJECT_HANDLE priv, CK_OBJECT_HANDLE pub, int a,
+                       bool init)
+{
+    unsigned char dig[32], sig[80];
+    memset(dig, a, sizeof dig);
+    CK_ULONG len = sizeof sig;
+    CK_RV rv = init ? f->C_SignInit(s, m, priv) : CKR_OK;
+    if (rv == CKR_OK)
+        rv = f->C_Sign(s, dig, sizeof dig, sig, &len);
+    if (rv == CKR_OK)
+        rv = f->C_VerifyInit(s, m, pub);
+    if (rv == CKR_OK)
+        rv = f->C_Verify(s, dig, sizeof dig, sig, len);
+    return rv;
+}
+
+/* What C_SignInit answers under a lease is what it answers with a round trip: errors of another
+ * init at C_SignInit, OPERATION_ACTIVE for a second one, the length protocol, multi-part signing,
+ * and a session closed with the init pending. */
+static void lease_keeps_init_semantics(void **state)
+{
+    (void)state;
+    NEED_COFFERD();
+    CK_SESSION_HANDLE s;
+    assert_rv(open_user_session(&s), CKR_OK);
+    assert_rv(sign_with(s, &ecdsa, ec_priv, ec_pub, 1, true), CKR_OK);   /* the lease */
+    CK_MECHANISM rsa = { CKM_RSA_PKCS, NULL, 0 };
+    assert_rv(f->C_SignInit(s, &rsa, ec_priv), CKR_KEY_TYPE_INCONSISTENT);
+    assert_rv(sign_with(s, &ecdsa, ec_priv, ec_pub, 2, true), CKR_OK);
+
+    assert_rv(f->C_SignInit(s, &ecdsa, ec_priv), CKR_OK);
+    assert_rv(f->C_SignInit(s, &ecdsa, ec_priv), CKR_OPERATION_ACTIVE);
+    unsigned char dig[32] = { 3 };
+    CK_ULONG len = 0;
+    assert_rv(f->C_Sign(s, dig, sizeof dig, NULL, &len), CKR_OK);
+    assert_int_equal(len, 64);
+    assert_rv(sign_with(s, &ecdsa, ec_priv, ec_pub, 3, false), CKR_OK);   /* the same operation */
+
+    CK_MECHANISM sha = { CKM_ECDSA_SHA256, NULL, 0 };
+    assert_rv(sign_with(s, &sha, ec_priv, ec_pub, 4, true), CKR_OK);    /* a lease for this one */
+    assert_rv(f->C_SignInit(s, &sha, ec_priv), CKR_OK);
+    unsigned char msg[] = "multi-part under a lease", sig[80];
+    assert_rv(f->C_SignUpdate(s, msg, 10), CKR_OK);
+    assert_rv(f->C_SignUpdate(s, msg + 10, sizeof msg - 10), CKR_OK);
+    len = sizeof sig;
+    assert_rv(f->C_SignFinal(s, sig, &len), CKR_OK);
+    assert_rv(f->C_VerifyInit(s, &sha, ec_pub), CKR_OK);
+    assert_rv(f->C_Verify(s, msg, sizeof msg, sig, len), CKR_OK);
+
+    assert_rv(sign_with(s, &ecdsa, ec_priv, ec_pub, 5, true), CKR_OK);
+    assert_rv(f->C_SignInit(s, &ecdsa, ec_priv), CKR_OK);
+    assert_rv(f->C_CloseSession(s), CKR_OK);
+    assert_rv(open_user_session(&s), CKR_OK);
+    assert_rv(sign_with(s, &ecdsa, ec_priv, ec_pub, 6, true), CKR_OK);
+    assert_rv(f->C_CloseSession(s), CKR_OK);
+}
+
+/* A P-256 pair: the private key a token object labelled label (another application can destroy
+ * it), the public key a session object of s. */
+static void lease_pair(CK_SESSION_HANDLE s, const char *label, CK_OBJECT_HANDLE *priv, CK_OBJECT_HANDLE *pub)
+{
+    CK_BBOOL yes = CK_TRUE;
+    CK_ATTRIBUTE tpub[] = { { CKA_VERIFY, &yes, 1 }, { CKA_EC_PARAMS, (void *)p256, sizeof p256 } };
+    CK_ATTRIBUTE tpriv[] = { { CKA_TOKEN, &yes, 1 }, { CKA_SIGN, &yes, 1 }, { CKA_PRIVATE, &yes, 1 },
+                             { CKA_LABEL, (void *)label, strlen(label) } };
+    CK_MECHANISM gen = { CKM_EC_KEY_PAIR_GEN, NULL, 0 };
+    assert_rv(f->C_GenerateKeyPair(s, &gen, tpub, 2, tpriv, 4, pub, priv), CKR_OK);
+}
+
+/* In a fork child, another application: destroys the token key labelled label (0: done). */
+static int child_destroys(const char *label)
+{
+    CK_C_INITIALIZE_ARGS ia = { .flags = CKF_OS_LOCKING_OK };
+    CK_SESSION_HANDLE s;
+    if (f->C_Initialize(&ia) != CKR_OK || open_user_session(&s) != CKR_OK)
+        return 1;
+    CK_ATTRIBUTE t[] = { { CKA_LABEL, (void *)label, strlen(label) } };
+    CK_OBJECT_HANDLE o;
+    CK_ULONG n = 0;
+    int rc = f->C_FindObjectsInit(s, t, 1) == CKR_OK && f->C_FindObjects(s, &o, 1, &n) == CKR_OK && n == 1 &&
+                     f->C_FindObjectsFinal(s) == CKR_OK && f->C_DestroyObject(s, o) == CKR_OK
+                 ? 0
+                 : 2;
+    (void)f->C_Finalize(NULL);
+    return rc;
+}
+
+static void destroy_in_child(const char *label)
+{
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0)
+        _exit(child_destroys(label));
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+}
+
+/* Another application destroys a key this one holds a lease on. Its C_DestroyObject returns only
+ * once the lease has ended, so a C_SignInit after it is a real init: KEY_HANDLE_INVALID (were the
+ * destroy not to wait, the client would still hold the lease and answer OK). A C_SignInit taken
+ * under the lease before the destroy happened before it: its C_Sign signs, as an operation that
+ * was active when its key went. */
+static void lease_holds_off_destroy(void **state)
+{
+    (void)state;
+    NEED_COFFERD();
+    CK_SESSION_HANDLE s;
+    assert_rv(p11_open(f, slot, CKU_USER, P11_USER_PIN, &s), CKR_OK);
+    CK_OBJECT_HANDLE k1, p1, k2, p2;
+    lease_pair(s, "lease-1", &k1, &p1);
+    lease_pair(s, "lease-2", &k2, &p2);
+
+    assert_rv(sign_with(s, &ecdsa, k1, p1, 1, true), CKR_OK);
+    destroy_in_child("lease-1");
+    assert_rv(f->C_SignInit(s, &ecdsa, k1), CKR_KEY_HANDLE_INVALID);
+
+    assert_rv(sign_with(s, &ecdsa, k2, p2, 2, true), CKR_OK);
+    assert_rv(f->C_SignInit(s, &ecdsa, k2), CKR_OK);
+    destroy_in_child("lease-2");
+    assert_rv(sign_with(s, &ecdsa, k2, p2, 3, false), CKR_OK);
+    assert_rv(f->C_SignInit(s, &ecdsa, k2), CKR_KEY_HANDLE_INVALID);
+    assert_rv(f->C_CloseSession(s), CKR_OK);
+}
+
+/* Under a lease C_SignInit asks nothing: with cofferd killed right after a signature it still
+ * answers OK (a round trip would have found no server), and the C_Sign that carries it reports
+ * the loss. cofferd is started again and the fixture's keys found anew. */
+static void lease_init_is_local(void **state)
+{
+    (void)state;
+    NEED_COFFERD();
+    CK_SESSION_HANDLE s;
+    assert_rv(open_user_session(&s), CKR_OK);
+    assert_rv(sign_with(s, &ecdsa, ec_priv, ec_pub, 1, true), CKR_OK);
+    stop_cofferd(SIGKILL);
+    assert_rv(f->C_SignInit(s, &ecdsa, ec_priv), CKR_OK);
+    unsigned char dig[32] = { 0 }, sig[80];
+    CK_ULONG len = sizeof sig;
+    CK_RV rv = f->C_Sign(s, dig, sizeof dig, sig, &len);
+    if (!gone_rv(rv))
+        fail_msg("C_Sign after the server died returned %s", p11_rv_name(rv));
+    assert_true(start_cofferd());
+    CK_SESSION_HANDLE s2;
+    assert_rv(open_user_session(&s2), CKR_OK);
+    find_fixture_keys(s2);
+    assert_rv(sign_with(s2, &ecdsa, ec_priv, ec_pub, 2, true), CKR_OK);
     assert_rv(f->C_CloseSession(s2), CKR_OK);
 }
 
@@ -911,6 +1071,9 @@ int main(void)
         cmocka_unit_test(login_is_shared),
         cmocka_unit_test(session_moves_between_threads),
         cmocka_unit_test(fork_child_has_its_own_connections),
+        cmocka_unit_test(lease_keeps_init_semantics),
+        cmocka_unit_test(lease_holds_off_destroy),
+        cmocka_unit_test(lease_init_is_local),
         cmocka_unit_test(server_restart),
         cmocka_unit_test(mock_without_tokens_one_connection),
         cmocka_unit_test(mock_with_tokens_pool_joins),

@@ -1,0 +1,177 @@
+/* lease.c: the client's side of leases (docs/protocol.md, "Leases"), so that a signer's
+ * C_SignInit costs no round trip.
+ *
+ * When C_Sign ends a signing operation, cofferd may lease the session's init to the client: for
+ * a few hundred milliseconds the same init (key, mechanism, parameters) cannot fail, because the
+ * key is neither destroyed nor changed before the lease ends (the server's changes wait). A
+ * C_SignInit within that time is taken as done here ("pending") and travels with the session's
+ * next call: OP_REARM_ONESHOT for C_Sign, OP_REARM before anything else that touches the
+ * operation. Every other reason C_SignInit could fail is known on this side: the session (an
+ * application's sessions close only through its own calls, which forget their entries), an
+ * operation already active (the pending one), the login (C_Logout flushes and forgets) and the
+ * key, mechanism and parameters (compared with the lease's).
+ *
+ * One entry per session in a small direct-mapped table: a collision costs the other session its
+ * lease (one more round trip), never a wrong answer; a pending entry is never evicted. A deadline
+ * counts from before the request that got the lease was sent, less a margin for the two clocks
+ * running at slightly different rates. */
+#include <pthread.h>
+#include <string.h>
+#include <time.h>
+#include "rpc/lease.h"
+
+#define SLOTS 256u
+#define PARAM_MAX 64u          /* larger mechanism parameters get no lease */
+#define MARGIN_NS 20000000LL   /* 20 ms of the lease are not used */
+
+typedef struct {
+    CK_SESSION_HANDLE s;       /* 0: free */
+    CK_MECHANISM_TYPE mech;
+    uint8_t param[PARAM_MAX];
+    size_t param_len;
+    CK_OBJECT_HANDLE key;
+    int64_t deadline;          /* monotonic ns; 0: no lease */
+    bool pending;              /* a C_SignInit taken under the lease, not yet sent */
+} lease;
+
+static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
+static lease g_tab[SLOTS];
+
+int64_t rpc_lease_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+static lease *slot_of(CK_SESSION_HANDLE s)
+{
+    return &g_tab[(s * 0x9E3779B97F4A7C15ull) >> 56 & (SLOTS - 1)];
+}
+
+/* g_mu held: the entry of s, or NULL. */
+static lease *find(CK_SESSION_HANDLE s)
+{
+    lease *e = slot_of(s);
+    return s != 0 && e->s == s ? e : NULL;
+}
+
+static bool same_init(const lease *e, const CK_MECHANISM *m, CK_OBJECT_HANDLE key)
+{
+    return e->key == key && e->mech == m->mechanism && e->param_len == m->ulParameterLen &&
+           (m->ulParameterLen == 0 || memcmp(e->param, m->pParameter, m->ulParameterLen) == 0);
+}
+
+void rpc_lease_init_ok(CK_SESSION_HANDLE s, const CK_MECHANISM *m, CK_OBJECT_HANDLE key)
+{
+    pthread_mutex_lock(&g_mu);
+    lease *e = slot_of(s);
+    if (s != 0 && !(e->pending && e->s != s)) {
+        memset(e, 0, sizeof *e);
+        if (m->ulParameterLen <= PARAM_MAX && (m->ulParameterLen == 0 || m->pParameter)) {
+            e->s = s;
+            e->mech = m->mechanism;
+            e->key = key;
+            e->param_len = m->ulParameterLen;
+            if (m->ulParameterLen)
+                memcpy(e->param, m->pParameter, m->ulParameterLen);
+        }
+    }
+    pthread_mutex_unlock(&g_mu);
+}
+
+bool rpc_lease_take(CK_SESSION_HANDLE s, const CK_MECHANISM *m, CK_OBJECT_HANDLE key)
+{
+    bool taken = false;
+    pthread_mutex_lock(&g_mu);
+    lease *e = find(s);
+    if (e && !e->pending && e->deadline != 0 && rpc_lease_now() < e->deadline && same_init(e, m, key)) {
+        e->pending = true;
+        e->deadline = 0;   /* one init per lease */
+        taken = true;
+    }
+    pthread_mutex_unlock(&g_mu);
+    return taken;
+}
+
+bool rpc_lease_pending(CK_SESSION_HANDLE s)
+{
+    pthread_mutex_lock(&g_mu);
+    lease *e = find(s);
+    bool p = e && e->pending;
+    pthread_mutex_unlock(&g_mu);
+    return p;
+}
+
+bool rpc_lease_pop(CK_SESSION_HANDLE s, rpc_lease_init *out)
+{
+    bool p = false;
+    pthread_mutex_lock(&g_mu);
+    lease *e = find(s);
+    if (e && e->pending) {
+        e->pending = false;
+        out->s = s;
+        out->key = e->key;
+        out->param_len = e->param_len;
+        memcpy(out->param, e->param, e->param_len);
+        out->m.mechanism = e->mech;
+        out->m.pParameter = e->param_len ? out->param : NULL;
+        out->m.ulParameterLen = e->param_len;
+        p = true;
+    }
+    pthread_mutex_unlock(&g_mu);
+    return p;
+}
+
+bool rpc_lease_pop_any(rpc_lease_init *out)
+{
+    CK_SESSION_HANDLE s = 0;
+    pthread_mutex_lock(&g_mu);
+    for (size_t i = 0; i < SLOTS && !s; i++)
+        if (g_tab[i].pending)
+            s = g_tab[i].s;
+    pthread_mutex_unlock(&g_mu);
+    return s != 0 && rpc_lease_pop(s, out);
+}
+
+void rpc_lease_granted(CK_SESSION_HANDLE s, int64_t sent, CK_ULONG ms)
+{
+    pthread_mutex_lock(&g_mu);
+    lease *e = find(s);
+    if (e && !e->pending) {
+        int64_t d = ms > 0 && ms <= 60000 ? sent + (int64_t)ms * 1000000LL - MARGIN_NS : 0;
+        e->deadline = d > sent ? d : 0;
+    }
+    pthread_mutex_unlock(&g_mu);
+}
+
+void rpc_lease_forget(CK_SESSION_HANDLE s)
+{
+    pthread_mutex_lock(&g_mu);
+    lease *e = find(s);
+    if (e)
+        memset(e, 0, sizeof *e);
+    pthread_mutex_unlock(&g_mu);
+}
+
+void rpc_lease_forget_all(void)
+{
+    pthread_mutex_lock(&g_mu);
+    memset(g_tab, 0, sizeof g_tab);
+    pthread_mutex_unlock(&g_mu);
+}
+
+void rpc_lease_drop_deadlines(void)
+{
+    pthread_mutex_lock(&g_mu);
+    for (size_t i = 0; i < SLOTS; i++)
+        g_tab[i].deadline = 0;
+    pthread_mutex_unlock(&g_mu);
+}
+
+void rpc_lease_after_fork(void)
+{
+    static const pthread_mutex_t fresh = PTHREAD_MUTEX_INITIALIZER;
+    memcpy(&g_mu, &fresh, sizeof g_mu);   /* a thread of the parent may have held it */
+    memset(g_tab, 0, sizeof g_tab);
+}
