@@ -19,6 +19,7 @@
 #include <string.h>
 #include <time.h>
 #include "rpc/lease.h"
+#include "rpc/rpc.h"
 
 #define SLOTS 256u
 #define PARAM_MAX 64u          /* larger mechanism parameters get no lease */
@@ -62,13 +63,26 @@ static bool same_init(const lease *e, const CK_MECHANISM *m, CK_OBJECT_HANDLE ke
            (m->ulParameterLen == 0 || memcmp(e->param, m->pParameter, m->ulParameterLen) == 0);
 }
 
+/* Parameters that are their bytes (no pointers inside), so that comparing and keeping the bytes
+ * is comparing and keeping the parameter: none, raw bytes, or CK_RSA_PKCS_PSS_PARAMS. EdDSA's
+ * points at its context data: no lease. */
+static bool plain_param(const CK_MECHANISM *m)
+{
+    rpc_param_layout l;
+    if (m->ulParameterLen == 0)
+        return true;
+    if (m->ulParameterLen > PARAM_MAX || !m->pParameter || !rpc_mech_layout(m->mechanism, &l))
+        return false;
+    return l == RPC_PARAM_BYTES || l == RPC_PARAM_RSA_PSS;
+}
+
 void rpc_lease_init_ok(CK_SESSION_HANDLE s, const CK_MECHANISM *m, CK_OBJECT_HANDLE key)
 {
     pthread_mutex_lock(&g_mu);
     lease *e = slot_of(s);
     if (s != 0 && !(e->pending && e->s != s)) {
         memset(e, 0, sizeof *e);
-        if (m->ulParameterLen <= PARAM_MAX && (m->ulParameterLen == 0 || m->pParameter)) {
+        if (plain_param(m)) {
             e->s = s;
             e->mech = m->mechanism;
             e->key = key;
