@@ -226,6 +226,27 @@ int main(int argc, char **argv)
     OK(rpc_encode_response(&w, 4, &rp));
     put("resp-sign", &w, RPC_HEADER_LEN);   /* a bare payload */
 
+    /* protocol 1.2, leases: a C_Sign carrying a C_SignInit taken under a lease, and its answer
+     * with the next lease */
+    CK_RSA_PKCS_PSS_PARAMS pss = { CKM_SHA256, CKG_MGF1_SHA256, 32 };
+    c = (rpc_call){ .fn = RPC_FN_OP_REARM_ONESHOT };
+    c.arg[0].ul = 1;
+    c.arg[1].ul = 3;
+    c.arg[2].mech = (CK_MECHANISM){ CKM_SHA256_RSA_PKCS_PSS, &pss, sizeof pss };
+    c.arg[3].ul = 7;
+    c.arg[4].bytes.p = data;
+    c.arg[4].bytes.len = sizeof data - 1;
+    c.arg[5].outbuf.present = true;
+    c.arg[5].outbuf.cap = 256;
+    OK(rpc_encode_request(&w, 9, &c));
+    put("req-rearm-sign", &w, 0);
+    rp = (rpc_reply){ .fn = RPC_FN_OP_REARM_ONESHOT, .status = CF_OK, .has_outputs = true };
+    rp.out[0].data.p = data;
+    rp.out[0].data.len = 12;
+    rp.out[1].ul = 250;
+    OK(rpc_encode_response(&w, 9, &rp));
+    put("resp-sign-lease", &w, 0);
+
     CK_ULONG handles[] = { 3, 4, 5 };
     rp = (rpc_reply){ .fn = RPC_FN_FIND_OBJECTS, .status = CF_OK, .has_outputs = true };
     rp.out[0].list.v = handles;

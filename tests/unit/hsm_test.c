@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 #include <cmocka.h>
 #include "hsm/hsm.h"
@@ -494,6 +495,75 @@ static void other_process_objects(void **state)
     assert_memory_equal(v, "child-7", 7);
 }
 
+/* Leases (hsm.h; the remote HSM's one-round-trip signing): none until an operation has ended
+ * with its key kept, none for a key that needs CKU_CONTEXT_SPECIFIC; a destroy of the key returns
+ * only after the lease; a re-arm uses the kept operation once, even after the key went, and is a
+ * plain init after that or after a logout. */
+static uint64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static cf_err sign_now(CK_SESSION_HANDLE s, uint8_t *sig, CK_ULONG *len)
+{
+    static const uint8_t dig[32] = { 7 };
+    *len = 80;
+    return hsm_op_oneshot(s, HSM_OP_SIGN, dig, sizeof dig, sig, len);
+}
+
+static void leases(void **state)
+{
+    (void)state;
+    CK_SLOT_ID slot = make_token("lease");
+    CK_SESSION_HANDLE s = user_session(slot);
+    CK_OBJECT_HANDLE pub, priv, apub, apriv, pub3, priv3;
+    gen_ec(s, &pub, &priv, false, false);
+    gen_ec(s, &apub, &apriv, true, false);
+    gen_ec(s, &pub3, &priv3, false, false);
+    CK_MECHANISM m = { CKM_ECDSA, NULL, 0 };
+    static const uint8_t dig[32] = { 7 };
+    uint8_t sig[80];
+    CK_ULONG len;
+
+    assert_int_equal(hsm_op_lease(s, HSM_OP_SIGN, 300), 0);   /* nothing kept yet */
+    assert_int_equal(hsm_op_init(s, HSM_OP_SIGN, &m, priv), CF_OK);
+    assert_int_equal(hsm_op_lease(s, HSM_OP_SIGN, 300), 0);   /* still active */
+    assert_int_equal(sign_now(s, sig, &len), CF_OK);
+    uint64_t t0 = mono_ms();
+    assert_int_equal(hsm_op_lease(s, HSM_OP_SIGN, 300), 300);
+    assert_int_equal(hsm_destroy_object(s, priv), CF_OK);
+    assert_true(mono_ms() >= t0 + 300);   /* it waited for the lease */
+    /* the init taken under the lease comes after the destroy: the kept operation signs */
+    assert_int_equal(hsm_op_rearm(s, HSM_OP_SIGN, &m, priv), CF_OK);
+    assert_int_equal(sign_now(s, sig, &len), CF_OK);
+    assert_int_equal(hsm_op_init(s, HSM_OP_VERIFY, &m, pub), CF_OK);
+    assert_int_equal(hsm_verify(s, dig, sizeof dig, sig, len), CF_OK);
+    /* once: then a plain init, which finds no key; and no lease on a key that is gone */
+    assert_int_equal(hsm_op_lease(s, HSM_OP_SIGN, 300), 0);
+    assert_int_equal(hsm_op_rearm(s, HSM_OP_SIGN, &m, priv), CF_E_KEY_HANDLE_INVALID);
+
+    /* CKA_ALWAYS_AUTHENTICATE: every init needs its login, so no lease */
+    assert_int_equal(hsm_op_init(s, HSM_OP_SIGN, &m, apriv), CF_OK);
+    assert_int_equal(hsm_login(s, CKU_CONTEXT_SPECIFIC, USER, USERL), CF_OK);
+    assert_int_equal(sign_now(s, sig, &len), CF_OK);
+    assert_int_equal(hsm_op_lease(s, HSM_OP_SIGN, 300), 0);
+
+    /* a re-arm with other parameters than the kept operation's is a plain init */
+    assert_int_equal(hsm_op_init(s, HSM_OP_SIGN, &m, priv3), CF_OK);
+    assert_int_equal(sign_now(s, sig, &len), CF_OK);
+    assert_int_equal(hsm_op_lease(s, HSM_OP_SIGN, 1), 1);
+    CK_MECHANISM rsa = { CKM_RSA_PKCS, NULL, 0 };
+    assert_int_equal(hsm_op_rearm(s, HSM_OP_SIGN, &rsa, priv3), CF_E_KEY_TYPE_INCONSISTENT);
+    /* after a logout the kept operation is not re-armed: the init is refused as a plain one */
+    assert_int_equal(hsm_op_init(s, HSM_OP_SIGN, &m, priv3), CF_OK);
+    assert_int_equal(sign_now(s, sig, &len), CF_OK);
+    assert_int_equal(hsm_op_lease(s, HSM_OP_SIGN, 1), 1);
+    assert_int_equal(hsm_logout(s), CF_OK);
+    assert_int_not_equal(hsm_op_rearm(s, HSM_OP_SIGN, &m, priv3), CF_OK);
+}
+
 /* Login state is per application (PKCS#11 5.6): cofferd's connections are applications. */
 static void applications_have_their_own_login(void **state)
 {
@@ -642,6 +712,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(session_rules, setup, teardown),
         cmocka_unit_test_setup_teardown(attribute_rules, setup, teardown),
         cmocka_unit_test_setup_teardown(sign_protocols, setup, teardown),
+        cmocka_unit_test_setup_teardown(leases, setup, teardown),
         cmocka_unit_test_setup_teardown(wrap_and_derive, setup, teardown),
         cmocka_unit_test_setup_teardown(other_process_objects, setup, teardown),
         cmocka_unit_test_setup_teardown(applications_have_their_own_login, setup, teardown),
