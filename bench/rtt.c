@@ -4,20 +4,24 @@
  *
  * For each thread count N: N client threads, each with its own connection to its own echo
  * thread, send BYTES and wait for BYTES back, as the module and cofferd do for one PKCS#11 call
- * (no crypto, no protocol: the kernel's cost of a round trip and of the two wake-ups in it). Over
+ * (no crypto, no protocol: the kernel's cost of a round trip and of the two wake-ups in it), each
+ * side waiting as they do (a few yields, then a sleep in poll). Over
  * a Unix stream socket pair and over TCP on 127.0.0.1 (TCP_NODELAY, as TLS runs on). Prints
  *
  *   unix N ROUND_TRIPS_PER_SECOND
  *   tcp  N ROUND_TRIPS_PER_SECOND
  *
  * Client and echo threads share the machine's cores as the benchmark's application and cofferd
- * do, so a signature that costs two round trips (C_SignInit, C_Sign) cannot beat
- * 1 / (1/in-process + 2/round trips): bench/run prints that bound beside the remote figures. */
+ * do, so a signature that costs one round trip (C_Sign carrying a C_SignInit under a lease)
+ * cannot beat 1 / (1/in-process + 1/round trips): bench/run prints that bound beside the remote
+ * figures. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -54,11 +58,28 @@ static bool io_full(int fd, unsigned char *p, size_t n, bool writing)
     return true;
 }
 
+/* Waits for fd to be readable the way the module (5 yields) and cofferd's workers (3) do: a
+ * few sched_yield()s with a look in between, then a sleep in poll. */
+static bool wait_in(int fd, int yields)
+{
+    struct pollfd p = { .fd = fd, .events = POLLIN };
+    for (int i = 0; i < yields; i++) {
+        if (poll(&p, 1, 0) != 0)
+            return true;
+        sched_yield();
+    }
+    int n;
+    do
+        n = poll(&p, 1, -1);
+    while (n < 0 && errno == EINTR);
+    return n > 0;
+}
+
 static void *echo_main(void *arg)
 {
     int fd = (int)(long)arg;
     unsigned char buf[MAX_BYTES];
-    while (io_full(fd, buf, g_bytes, false) && io_full(fd, buf, g_bytes, true)) {
+    while (wait_in(fd, 3) && io_full(fd, buf, g_bytes, false) && io_full(fd, buf, g_bytes, true)) {
     }
     close(fd);
     return NULL;
@@ -75,7 +96,7 @@ static void *client_main(void *arg)
     unsigned char buf[MAX_BYTES];
     memset(buf, 0x5a, sizeof buf);
     while (!atomic_load(&g_stop)) {
-        if (!io_full(c->fd, buf, g_bytes, true) || !io_full(c->fd, buf, g_bytes, false))
+        if (!io_full(c->fd, buf, g_bytes, true) || !wait_in(c->fd, 5) || !io_full(c->fd, buf, g_bytes, false))
             break;
         c->count++;
     }
