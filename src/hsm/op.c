@@ -567,10 +567,13 @@ static cf_err hsm_op_rearm_impl(CK_SESSION_HANDLE h, hsm_op_kind kind, const CK_
     hsm_session *s = hsm_session_get(h);
     if (s) {
         pthread_mutex_lock(&s->mu);
+        /* the key as it was at the kept operation's init, or else (gone or changed after the
+         * lease) the login it was used under still there */
         hsm_token *t = hsm_token_get(s->slot);
-        /* the key may be gone or changed (after the lease): the login it was used under may not */
-        if (s->leased[kind] && !s->ops[kind] && spare_matches(s, kind, m, keyh) && t &&
-            hsm_token_login_of(t, s->app) == CKU_USER) {
+        hsm_object *o = hsm_object_visible(s, keyh);
+        bool same_key = o && o->version == s->spare_ver[kind];
+        if (s->leased[kind] && !s->ops[kind] && spare_matches(s, kind, m, keyh) &&
+            (same_key || (t && hsm_token_login_of(t, s->app) == CKU_USER))) {
             s->ops[kind] = s->spare[kind];
             s->spare[kind] = NULL;
             s->context_login[kind] = false;   /* no lease for CKA_ALWAYS_AUTHENTICATE keys */
