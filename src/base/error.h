@@ -86,7 +86,8 @@
     X(FUNCTION_NOT_PARALLEL, "function not parallel") \
     X(INFORMATION_SENSITIVE, "information sensitive") \
     X(DEVICE_ERROR, "device error") \
-    X(DEVICE_REMOVED, "device removed (connection to the remote HSM lost)")
+    X(DEVICE_REMOVED, "device removed (connection to the remote HSM lost)") \
+    X(LEASED, "the key is leased to a remote signer for a moment: try again")
 
 typedef enum {
 #define CF_ERR_ENUM(name, msg) CF_E_##name,

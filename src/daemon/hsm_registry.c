@@ -91,7 +91,7 @@ static cf_err app_new(const hsrv_peer *peer, hsrv_app **out)
     return CF_OK;
 }
 
-cf_err hsrv_registry_enter(hsrv_registry *r, const hsrv_peer *peer, const uint8_t *token, hsrv_app **out,
+cf_err hsrv_registry_enter(hsrv_registry *r, const hsrv_peer *peer, uint16_t minor, const uint8_t *token, hsrv_app **out,
                           bool *joined)
 {
     *out = NULL;
@@ -113,6 +113,7 @@ cf_err hsrv_registry_enter(hsrv_registry *r, const hsrv_peer *peer, const uint8_
     }
     hsrv_app *a;
     CF_TRY(app_new(peer, &a));
+    a->minor = minor;   /* before it is published: joiners read it unlocked */
     pthread_mutex_lock(&r->mu);
     a->next = r->head;
     r->head = a;

@@ -382,7 +382,7 @@ static void conn_hello(cofferd_hsm *h, hconn *c, const rpc_frame *f)
         return;
     }
     bool joined;
-    cf_err rv = hsrv_registry_enter(&h->reg, &c->peer, hi.has_token ? hi.token : NULL, &c->app, &joined);
+    cf_err rv = hsrv_registry_enter(&h->reg, &c->peer, hi.minor, hi.has_token ? hi.token : NULL, &c->app, &joined);
     if (rv != CF_OK) {
         cf_wipe(&hi, sizeof hi);
         conn_fail(c, 0, rv, rv == CF_E_NOMEM ? "out of memory" : "cannot make an application token");

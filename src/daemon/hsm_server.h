@@ -78,6 +78,7 @@ typedef struct hsrv_app {
     uint64_t id;
     uint8_t token[RPC_APP_TOKEN_LEN];
     hsrv_peer peer;
+    uint16_t minor;             /* the protocol minor version of its first HELLO */
     unsigned refs;              /* connections; guarded by the registry's mutex */
     pthread_mutex_t mu;         /* guards the session list */
     hsrv_owned *s;
@@ -94,10 +95,10 @@ typedef struct {
 void hsrv_registry_init(hsrv_registry *r);
 /* Ends every application left (hsm_app_end each) and frees. */
 void hsrv_registry_destroy(hsrv_registry *r);
-/* A connection's HELLO: with token (may be NULL) naming a live application of the same peer,
+/* A connection's HELLO (of protocol minor version minor): with token (may be NULL) naming a live application of the same peer,
  * joins it (*joined true); otherwise makes a new one with a fresh random token. The compare is
  * constant-time. CF_E_NOMEM or CF_E_CRYPTO (no randomness) on failure. */
-cf_err hsrv_registry_enter(hsrv_registry *r, const hsrv_peer *peer, const uint8_t *token, hsrv_app **out,
+cf_err hsrv_registry_enter(hsrv_registry *r, const hsrv_peer *peer, uint16_t minor, const uint8_t *token, hsrv_app **out,
                           bool *joined) CF_WARN_UNUSED;
 /* A connection of app ended. The last one ends the application: hsm_app_end (its sessions closed,
  * logged out), the token wiped, freed. */

@@ -70,6 +70,7 @@ typedef struct hsm_object {
      * lease_closed (changes waiting) is raised under g.lock write, so no grant slips past. */
     _Atomic uint64_t lease_until;
     atomic_int lease_closed;
+    _Atomic uint64_t lease_closed_until;   /* no grant before (hsm_object_lease_left) */
 } hsm_object;
 
 typedef struct hsm_session {

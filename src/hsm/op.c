@@ -520,6 +520,7 @@ uint32_t hsm_op_lease(CK_SESSION_HANDLE h, hsm_op_kind kind, uint32_t ms)
         /* the same checks an init would pass now: the key unchanged since the kept operation's
          * init (its version), and no re-login needed */
         if (o && o->version == s->spare_ver[kind] && atomic_load(&o->lease_closed) == 0 &&
+            hsm_mono_ms() >= atomic_load(&o->lease_closed_until) &&
             !hsm_attrs_flag(&o->attrs, CKA_ALWAYS_AUTHENTICATE, false)) {
             uint64_t until = hsm_mono_ms() + ms;
             uint64_t cur = atomic_load(&o->lease_until);
@@ -556,6 +557,25 @@ void hsm_object_wait_leases(CK_OBJECT_HANDLE oh, bool close)
                               .tv_nsec = (long)((until - now) % 1000) * 1000000 };
         nanosleep(&d, NULL);
     }
+}
+
+uint32_t hsm_object_lease_left(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE oh)
+{
+    if (!g.initialized)
+        return 0;
+    uint64_t left = 0;
+    pthread_rwlock_wrlock(&g.lock);   /* as in hsm_object_wait_leases */
+    hsm_session *s = hsm_session_get(h);
+    hsm_object *o = s ? hsm_object_visible(s, oh) : NULL;
+    if (o) {
+        uint64_t now = hsm_mono_ms(), until = atomic_load(&o->lease_until);
+        if (until > now) {
+            left = until - now;
+            atomic_store(&o->lease_closed_until, until + 1000);
+        }
+    }
+    pthread_rwlock_unlock(&g.lock);
+    return left > UINT32_MAX ? UINT32_MAX : (uint32_t)left;
 }
 
 static cf_err hsm_op_rearm_impl(CK_SESSION_HANDLE h, hsm_op_kind kind, const CK_MECHANISM *m, CK_OBJECT_HANDLE keyh)

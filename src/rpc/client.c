@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include "rpc/lease.h"
 #include "rpc/rpc.h"
 
@@ -312,12 +313,25 @@ cf_err rpc_client_copy_object(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE o, const CK_
     return call_ulong(&c, 0, out);
 }
 
+/* DESTROY_OBJECT and SET_ATTRIBUTE_VALUE: a server that answers LEASED (another client holds a
+ * lease on the object, protocol.md "Leases") is asked again every few milliseconds until the lease
+ * has ended; it gives no new lease meanwhile, and a lease lasts at most 10 s. */
+static cf_err call_after_leases(const rpc_call *c)
+{
+    struct timespec pause = { 0, 5 * 1000000L };
+    int64_t give_up = rpc_lease_now() + 15 * 1000000000LL;
+    cf_err rv;
+    while ((rv = call_status(c)) == CF_E_LEASED && rpc_lease_now() < give_up)
+        nanosleep(&pause, NULL);
+    return rv;
+}
+
 cf_err rpc_client_destroy_object(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE o)
 {
     CALL(DESTROY_OBJECT);
     c.arg[0] = u(s);
     c.arg[1] = u(o);
-    return call_status(&c);
+    return call_after_leases(&c);
 }
 
 cf_err rpc_client_get_object_size(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE o, CK_ULONG *size)
@@ -381,7 +395,7 @@ cf_err rpc_client_set_attribute_value(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE o, c
     c.arg[0] = u(s);
     c.arg[1] = u(o);
     c.arg[2] = tmpl(t, n);
-    return call_status(&c);
+    return call_after_leases(&c);
 }
 
 cf_err rpc_client_find_objects_init(CK_SESSION_HANDLE s, const CK_ATTRIBUTE *t, CK_ULONG n)

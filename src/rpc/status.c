@@ -87,6 +87,7 @@
     X(INFORMATION_SENSITIVE, 77) \
     X(DEVICE_ERROR, 78) \
     X(DEVICE_REMOVED, 79) \
+    X(LEASED, 80) \
     /* end */
 
 uint32_t rpc_status_to_wire(cf_err e)

@@ -24,6 +24,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -45,7 +46,7 @@
 #define SIGNS 500
 /* cofferd's [hsm] lease_ms here: long enough that no lease of the lease cases ends by accident on
  * a slow machine, short enough that a destroy waits it out quickly. */
-#define LEASE_MS 2000
+#define LEASE_MS 3000
 
 static const unsigned char p256[] = { 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07 };
 static const char key_label[] = "pool-ec";
@@ -209,7 +210,7 @@ static int setup(void **state)
     if (!fp)
         return -1;
     fprintf(fp, "[store]\ndir = %s/server-store\n[token]\npbkdf2_iterations = 1000\n[hsm]\nlisten = unix:%s\n"
-                "lease_ms = %d\n", st.dir, sock_path, LEASE_MS);
+                "lease_ms = %d\nworkers = 1\n", st.dir, sock_path, LEASE_MS);
     fclose(fp);
     fp = fopen(st.conf, "a");   /* the client's file: remote mode */
     if (!fp)
@@ -673,6 +674,53 @@ static void lease_holds_off_destroy(void **state)
     assert_rv(f->C_CloseSession(s), CKR_OK);
 }
 
+/* A destroy that waits for a lease holds no worker of cofferd (this one has a single worker): the
+ * destroying client is told to wait and asks again by itself, and meanwhile the server signs for
+ * others. Were the worker to sleep out the lease, the signatures here would wait for the destroy
+ * to end, and its end would be reported before they finish. */
+static void lease_wait_holds_no_worker(void **state)
+{
+    (void)state;
+    NEED_COFFERD();
+    CK_SESSION_HANDLE s;
+    assert_rv(p11_open(f, slot, CKU_USER, P11_USER_PIN, &s), CKR_OK);
+    CK_OBJECT_HANDLE k, p;
+    lease_pair(s, "lease-3", &k, &p);
+    assert_rv(sign_with(s, &ecdsa, k, p, 1, true), CKR_OK);   /* a lease of LEASE_MS */
+    int ready[2], done[2];
+    assert_int_equal(pipe(ready), 0);
+    assert_int_equal(pipe(done), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        close(ready[0]);
+        close(done[0]);
+        char c = 'r';
+        if (write(ready[1], &c, 1) != 1)
+            _exit(3);
+        int rc = child_destroys("lease-3");
+        c = 'd';
+        _exit(write(done[1], &c, 1) == 1 ? rc : 4);
+    }
+    close(ready[1]);
+    close(done[1]);
+    char c;
+    assert_int_equal(read(ready[0], &c, 1), 1);
+    sleep_ms(300);   /* the child's C_DestroyObject has reached cofferd */
+    for (int i = 0; i < 20; i++)
+        assert_rv(sign_with(s, &ecdsa, ec_priv, ec_pub, i, true), CKR_OK);
+    struct pollfd pd = { .fd = done[0], .events = POLLIN };
+    assert_int_equal(poll(&pd, 1, 0), 0);   /* the destroy is still waiting for the lease */
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    close(ready[0]);
+    close(done[0]);
+    assert_rv(f->C_SignInit(s, &ecdsa, k), CKR_KEY_HANDLE_INVALID);
+    assert_rv(f->C_CloseSession(s), CKR_OK);
+}
+
 /* Under a lease C_SignInit asks nothing: with cofferd killed right after a signature it still
  * answers OK (a round trip would have found no server), and the C_Sign that carries it reports
  * the loss. cofferd is started again and the fixture's keys found anew. */
@@ -1073,6 +1121,7 @@ int main(void)
         cmocka_unit_test(fork_child_has_its_own_connections),
         cmocka_unit_test(lease_keeps_init_semantics),
         cmocka_unit_test(lease_holds_off_destroy),
+        cmocka_unit_test(lease_wait_holds_no_worker),
         cmocka_unit_test(lease_init_is_local),
         cmocka_unit_test(server_restart),
         cmocka_unit_test(mock_without_tokens_one_connection),

@@ -340,7 +340,9 @@ static void test_status_table(void **state)
     cf_err e;
     /* appended for the remote module's lost connection (never sent by a server) */
     assert_int_equal(rpc_status_to_wire(CF_E_DEVICE_REMOVED), 79);
-    assert_int_equal(rpc_status_from_wire(80, &e), CF_E_FORMAT);
+    /* minor 2: a change waits for a lease, the client tries again */
+    assert_int_equal(rpc_status_to_wire(CF_E_LEASED), 80);
+    assert_int_equal(rpc_status_from_wire(81, &e), CF_E_FORMAT);
     assert_int_equal(rpc_status_from_wire(UINT32_MAX, &e), CF_E_FORMAT);
     assert_true(rpc_status_has_outputs(RPC_FN_WRAP_KEY, CF_E_BUFFER_TOO_SMALL));
     assert_false(rpc_status_has_outputs(RPC_FN_WRAP_KEY, CF_E_ATTRIBUTE_SENSITIVE));
