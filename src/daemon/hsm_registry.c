@@ -91,8 +91,8 @@ static cf_err app_new(const hsrv_peer *peer, hsrv_app **out)
     return CF_OK;
 }
 
-cf_err hsrv_registry_enter(hsrv_registry *r, const hsrv_peer *peer, uint16_t minor, const uint8_t *token, hsrv_app **out,
-                          bool *joined)
+cf_err hsrv_registry_enter(hsrv_registry *r, const hsrv_peer *peer, uint16_t minor, const uint8_t *token,
+                          hsrv_app **out, bool *joined)
 {
     *out = NULL;
     *joined = false;

@@ -95,11 +95,12 @@ typedef struct {
 void hsrv_registry_init(hsrv_registry *r);
 /* Ends every application left (hsm_app_end each) and frees. */
 void hsrv_registry_destroy(hsrv_registry *r);
-/* A connection's HELLO (of protocol minor version minor): with token (may be NULL) naming a live application of the same peer,
- * joins it (*joined true); otherwise makes a new one with a fresh random token. The compare is
- * constant-time. CF_E_NOMEM or CF_E_CRYPTO (no randomness) on failure. */
-cf_err hsrv_registry_enter(hsrv_registry *r, const hsrv_peer *peer, uint16_t minor, const uint8_t *token, hsrv_app **out,
-                          bool *joined) CF_WARN_UNUSED;
+/* A connection's HELLO: with token (may be NULL) naming a live application of the same peer,
+ * joins it (*joined true); otherwise makes a new one with a fresh random token, and the HELLO's
+ * protocol minor version. The compare is constant-time. CF_E_NOMEM or CF_E_CRYPTO (no randomness)
+ * on failure. */
+cf_err hsrv_registry_enter(hsrv_registry *r, const hsrv_peer *peer, uint16_t minor, const uint8_t *token,
+                          hsrv_app **out, bool *joined) CF_WARN_UNUSED;
 /* A connection of app ended. The last one ends the application: hsm_app_end (its sessions closed,
  * logged out), the token wiped, freed. */
 void hsrv_registry_leave(hsrv_registry *r, hsrv_app *app);

@@ -326,11 +326,11 @@ static bool read_at_least(rpc_conn *c, uint8_t *p, size_t cap, size_t want, size
     return true;
 }
 
-/* Sleeps until the server's answer (or the end of the stream) can be read. On a Unix socket this
- * poll saves a context switch per call: a thread asleep in recv() is also woken when the server
- * reads the request (Linux's unix_write_space wakes every sleeper of the socket to say there is
- * room to write), and goes back to sleep; poll() waits for POLLIN only. TCP (TLS) has no such
- * wakeup, so a TLS read goes straight to recv. */
+/* Sleeps until the server's answer (or the end of the stream) can be read, after SPIN_YIELDS
+ * looks. On a Unix socket the poll also saves a context switch per call: a thread asleep in
+ * recv() is woken when the server reads the request too (Linux's unix_write_space wakes every
+ * sleeper of the socket to say there is room to write), and goes back to sleep; poll() waits for
+ * POLLIN only. Over TLS, bytes OpenSSL already holds are read without it (cf_tls_pending). */
 static bool wait_readable(const rpc_conn *c)
 {
     struct pollfd p = { .fd = c->fd, .events = POLLIN };
