@@ -58,13 +58,15 @@
  * (DEVICE_REMOVED). Saves a poll per call on the hot path (C_SignInit, C_Sign). Calls that name a
  * slot, which may reconnect silently, always check. */
 #define FRESH_MS 500
-/* Before a thread sleeps for an answer it yields the CPU this many times, looking in between.
- * Most answers (an init, a signature while the server has a core) come within a few yields, and
- * one that is read without sleeping saves the server the wake-up of the client (on a virtual
- * machine an inter-processor interrupt, the costliest part of a round trip) and the client two
- * context switches. When nothing else is runnable each yield returns at once: the cost is a few
- * microseconds of CPU per call, then the thread sleeps as before. */
+/* Before a thread sleeps for an answer it yields the CPU, looking for the answer in between, at
+ * least SPIN_YIELDS times and for SPIN_US microseconds. An answer read without sleeping saves the
+ * server the wake-up of the client (on a virtual machine an inter-processor interrupt, the
+ * costliest part of a round trip) and the client two context switches: a single-threaded signer
+ * gets about twice the P-256 signatures per second (docs/benchmarks.md). When other threads are
+ * runnable each yield lets them run; when none is, the thread spends those microseconds of CPU
+ * instead of sleeping through them, then sleeps as before (an RSA signature takes longer). */
 #define SPIN_YIELDS 5
+#define SPIN_US 50
 
 struct rpc_conn {
     int fd;                        /* -1 until connected */
@@ -326,8 +328,16 @@ static bool read_at_least(rpc_conn *c, uint8_t *p, size_t cap, size_t want, size
     return true;
 }
 
-/* Sleeps until the server's answer (or the end of the stream) can be read, after SPIN_YIELDS
- * looks. On a Unix socket the poll also saves a context switch per call: a thread asleep in
+/* Monotonic microseconds (a vDSO read, no system call). */
+static int64_t mono_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* Sleeps until the server's answer (or the end of the stream) can be read, after the spin of
+ * SPIN_YIELDS and SPIN_US. On a Unix socket the poll also saves a context switch per call: a thread asleep in
  * recv() is woken when the server reads the request too (Linux's unix_write_space wakes every
  * sleeper of the socket to say there is room to write), and goes back to sleep; poll() waits for
  * POLLIN only. Over TLS, bytes OpenSSL already holds are read without it (cf_tls_pending). */
@@ -335,9 +345,17 @@ static bool wait_readable(const rpc_conn *c)
 {
     struct pollfd p = { .fd = c->fd, .events = POLLIN };
     int n;
-    for (int i = 0; i < SPIN_YIELDS; i++) {
+    int64_t end = 0;
+    for (int i = 0;; i++) {
         if (poll(&p, 1, 0) != 0)
             return true;   /* readable, or an error the read reports */
+        if (i >= SPIN_YIELDS) {
+            int64_t now = mono_us();
+            if (end == 0)
+                end = now + SPIN_US;
+            else if (now >= end)
+                break;
+        }
         sched_yield();
     }
     do
