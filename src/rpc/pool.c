@@ -58,13 +58,16 @@
  * (DEVICE_REMOVED). Saves a poll per call on the hot path (C_SignInit, C_Sign). Calls that name a
  * slot, which may reconnect silently, always check. */
 #define FRESH_MS 500
-/* Before a thread sleeps for an answer it yields the CPU, looking for the answer in between, at
- * least SPIN_YIELDS times and for SPIN_US microseconds. An answer read without sleeping saves the
- * server the wake-up of the client (on a virtual machine an inter-processor interrupt, the
- * costliest part of a round trip) and the client two context switches: a single-threaded signer
- * gets about twice the P-256 signatures per second (docs/benchmarks.md). When other threads are
- * runnable each yield lets them run; when none is, the thread spends those microseconds of CPU
- * instead of sleeping through them, then sleeps as before (an RSA signature takes longer). */
+/* Before a thread sleeps for an answer it yields the CPU SPIN_YIELDS times, looking for the
+ * answer in between, and when it is the process's only call in flight, for SPIN_US microseconds.
+ * An answer read without sleeping saves the server the wake-up of the client (on a virtual
+ * machine an inter-processor interrupt, the costliest part of a round trip) and the client two
+ * context switches: a single-threaded signer gets about twice the P-256 signatures per second.
+ * When other threads are runnable each yield lets them run; when none is, the thread spends
+ * those microseconds of CPU instead of sleeping through them, then sleeps as before (an RSA
+ * signature takes longer). Only while the pool has a single connection (one thread calls): with
+ * several callers, a thread spinning on a core keeps the scheduler from moving a runnable server
+ * worker there (2 and 8 threads lost 5-10%). */
 #define SPIN_YIELDS 5
 #define SPIN_US 50
 
@@ -96,7 +99,7 @@ static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t g_cv = PTHREAD_COND_INITIALIZER;   /* a connection or a slot came free */
 static rpc_conn *g_idle[POOL_MAX];   /* the idle stack: the most recently used on top */
 static size_t g_n_idle;
-static size_t g_n_open;              /* open, being opened, busy or idle */
+static _Atomic size_t g_n_open;      /* open, being opened, busy or idle (changed under g_mu) */
 static rpc_conn *g_all;              /* every connection of g_n_open (fork and finalize close them) */
 static unsigned g_gen;
 static bool g_have_token;            /* the server speaks tokens and named our application */
@@ -345,14 +348,14 @@ static bool wait_readable(const rpc_conn *c)
 {
     struct pollfd p = { .fd = c->fd, .events = POLLIN };
     int n;
-    int64_t end = 0;
+    int64_t end = 0, spin_us = atomic_load_explicit(&g_n_open, memory_order_relaxed) <= 1 ? SPIN_US : 0;
     for (int i = 0;; i++) {
         if (poll(&p, 1, 0) != 0)
             return true;   /* readable, or an error the read reports */
         if (i >= SPIN_YIELDS) {
             int64_t now = mono_us();
             if (end == 0)
-                end = now + SPIN_US;
+                end = now + spin_us;
             else if (now >= end)
                 break;
         }
