@@ -117,35 +117,41 @@ bool rpc_lease_pending(CK_SESSION_HANDLE s)
     return p;
 }
 
+/* g_mu held: e's pending init into out, no longer pending. */
+static void pop_locked(lease *e, rpc_lease_init *out)
+{
+    e->pending = false;
+    out->s = e->s;
+    out->key = e->key;
+    out->param_len = e->param_len;
+    memcpy(out->param, e->param, e->param_len);
+    out->m.mechanism = e->mech;
+    out->m.pParameter = e->param_len ? out->param : NULL;
+    out->m.ulParameterLen = e->param_len;
+}
+
 bool rpc_lease_pop(CK_SESSION_HANDLE s, rpc_lease_init *out)
 {
-    bool p = false;
     pthread_mutex_lock(&g_mu);
     lease *e = find(s);
-    if (e && e->pending) {
-        e->pending = false;
-        out->s = s;
-        out->key = e->key;
-        out->param_len = e->param_len;
-        memcpy(out->param, e->param, e->param_len);
-        out->m.mechanism = e->mech;
-        out->m.pParameter = e->param_len ? out->param : NULL;
-        out->m.ulParameterLen = e->param_len;
-        p = true;
-    }
+    bool p = e && e->pending;
+    if (p)
+        pop_locked(e, out);
     pthread_mutex_unlock(&g_mu);
     return p;
 }
 
 bool rpc_lease_pop_any(rpc_lease_init *out)
 {
-    CK_SESSION_HANDLE s = 0;
+    bool p = false;
     pthread_mutex_lock(&g_mu);
-    for (size_t i = 0; i < SLOTS && !s; i++)
-        if (g_tab[i].pending)
-            s = g_tab[i].s;
+    for (size_t i = 0; i < SLOTS && !p; i++)
+        if (g_tab[i].pending) {
+            pop_locked(&g_tab[i], out);
+            p = true;
+        }
     pthread_mutex_unlock(&g_mu);
-    return s != 0 && rpc_lease_pop(s, out);
+    return p;
 }
 
 void rpc_lease_granted(CK_SESSION_HANDLE s, int64_t sent, CK_ULONG ms)
