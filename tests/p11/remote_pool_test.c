@@ -605,6 +605,26 @@ static void lease_keeps_init_semantics(void **state)
     assert_rv(f->C_CloseSession(s), CKR_OK);
 }
 
+/* A C_SignInit taken under a lease happened before a C_Logout that follows it: the module sends it
+ * before the logout, and the operation signs afterwards, as in-process (where an operation keeps
+ * its key across a logout). Sent after the logout, the init would be refused. */
+static void lease_init_flushed_at_logout(void **state)
+{
+    (void)state;
+    NEED_COFFERD();
+    CK_SESSION_HANDLE s;
+    assert_rv(open_user_session(&s), CKR_OK);
+    assert_rv(sign_with(s, &ecdsa, ec_priv, ec_pub, 1, true), CKR_OK);
+    assert_rv(f->C_SignInit(s, &ecdsa, ec_priv), CKR_OK);
+    assert_rv(f->C_Logout(s), CKR_OK);
+    unsigned char dig[32] = { 9 }, sig[80];
+    CK_ULONG len = sizeof sig;
+    assert_rv(f->C_Sign(s, dig, sizeof dig, sig, &len), CKR_OK);
+    assert_int_equal(len, 64);
+    assert_rv(f->C_SignInit(s, &ecdsa, ec_priv), CKR_KEY_HANDLE_INVALID);   /* private: not seen now */
+    assert_rv(f->C_CloseSession(s), CKR_OK);
+}
+
 /* A P-256 pair: the private key a token object labelled label (another application can destroy
  * it), the public key a session object of s. */
 static void lease_pair(CK_SESSION_HANDLE s, const char *label, CK_OBJECT_HANDLE *priv, CK_OBJECT_HANDLE *pub)
@@ -1120,6 +1140,7 @@ int main(void)
         cmocka_unit_test(session_moves_between_threads),
         cmocka_unit_test(fork_child_has_its_own_connections),
         cmocka_unit_test(lease_keeps_init_semantics),
+        cmocka_unit_test(lease_init_flushed_at_logout),
         cmocka_unit_test(lease_holds_off_destroy),
         cmocka_unit_test(lease_wait_holds_no_worker),
         cmocka_unit_test(lease_init_is_local),
