@@ -46,6 +46,7 @@ static const key_def keys[] = {
     { "client", "cert", K_PATH, OFF(client_cert), 0, 0 },
     { "client", "key", K_PATH, OFF(client_key), 0, 0 },
     { "client", "ca", K_PATH, OFF(client_ca), 0, 0 },
+    { "client", "timeout", K_U32, OFF(client_timeout), 0, 86400 },
 };
 
 /* Sections that later subsystems own; accepted (and ignored here) so one file serves all. */
@@ -163,6 +164,7 @@ void cf_config_defaults(cf_config *c)
     c->hsm_socket_mode = 0600;
     c->hsm_idle_timeout = 3600;
     c->hsm_lease_ms = 250;
+    c->client_timeout = 60;
     c->hsm_max_connections = 1024;
 }
 

@@ -57,6 +57,7 @@ typedef struct {
      * certificate and key (both or neither) and the CA that signed the server's certificate
      * (required with tls:). "" when unset. */
     char client_cert[CF_PATH_MAX], client_key[CF_PATH_MAX], client_ca[CF_PATH_MAX];
+    uint32_t client_timeout;      /* [client] timeout: seconds to wait for an answer (0 = for ever; default 60) */
     /* [hsm] listen = unix:PATH | tls:HOST:PORT, repeatable: cofferd serves the token engine on
      * each (docs/remote.md); none = off. A relative PATH is relative to the file's folder. */
     size_t n_hsm_listen;

@@ -72,6 +72,8 @@ static const p11_backend *choose_backend(void)
     char err[512];
     const p11_backend *b = &p11_backend_local;
     bool loaded = cf_config_load(c, err, sizeof err) == CF_OK;
+    if (loaded)
+        rpc_client_set_timeout(c->client_timeout);
     if (loaded && c->client_server.kind == CF_LISTEN_UNIX) {
         rpc_client_set_server(c->client_server.path);
         b = &p11_backend_remote;

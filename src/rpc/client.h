@@ -33,6 +33,10 @@
 void rpc_client_set_server(const char *path);
 /* Or `[client] server = tls:HOST:PORT` with [client] cert/key (NULL or "": none) and ca. */
 void rpc_client_set_tls_server(const char *host, unsigned port, const char *cert, const char *key, const char *ca);
+/* `[client] timeout`: seconds a call waits for the server's answer (and for each read or write of
+ * it); 0 = no limit. Past it the connection is closed and the call gets CF_E_DEVICE_REMOVED, as
+ * for a lost connection (what the server did with the request is unknown). Before any call. */
+void rpc_client_set_timeout(unsigned seconds);
 cf_err rpc_client_initialize(char *err, size_t errlen);
 /* Whether the server speaks leases (protocol minor 2; known after the first connection). */
 bool rpc_client_leases(void);

@@ -106,6 +106,7 @@ static bool g_have_token;            /* the server speaks tokens and named our a
 static uint8_t g_token[RPC_APP_TOKEN_LEN];
 static bool g_lost;                  /* a connection failed: session calls fail until a slot call reconnects */
 static atomic_bool g_leases;         /* the server's protocol minor is 2 or more (leases) */
+static unsigned g_timeout_s;         /* [client] timeout (0: none); set before the first call */
 
 /* The server, set at C_Initialize (before any call, which sees it through p11_live's barrier):
  * the socket path or "tls:HOST:PORT" (for messages), and for TLS the host, port and PEM paths. */
@@ -148,6 +149,24 @@ static void say_reset(void)
 }
 
 /* ---- configuration and lifetime ------------------------------------------------------------- */
+void rpc_client_set_timeout(unsigned seconds)
+{
+    pthread_mutex_lock(&g_mu);
+    g_timeout_s = seconds;
+    pthread_mutex_unlock(&g_mu);
+}
+
+/* [client] timeout on each blocking read and write of the socket (SO_RCVTIMEO / SO_SNDTIMEO): a
+ * frame that stops halfway, or a TLS handshake that never ends, fails like a missing answer. */
+static void set_io_timeout(int fd)
+{
+    struct timeval tv = { .tv_sec = (time_t)g_timeout_s, .tv_usec = 0 };
+    if (g_timeout_s) {
+        (void)setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+        (void)setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    }
+}
+
 void rpc_client_set_server(const char *path)
 {
     pthread_mutex_lock(&g_mu);
@@ -361,9 +380,13 @@ static bool wait_readable(const rpc_conn *c)
         }
         sched_yield();
     }
+    int wait_ms = g_timeout_s ? (int)g_timeout_s * 1000 : -1;
     do
-        n = poll(&p, 1, -1);
+        n = poll(&p, 1, wait_ms);
     while (n < 0 && errno == EINTR);
+    if (n == 0)
+        SAY("no answer from the remote HSM at %s within %u s ([client] timeout): connection closed", g_path,
+            g_timeout_s);
     return n > 0;
 }
 
@@ -478,6 +501,7 @@ static cf_err connect_tls(rpc_conn *c)
         return CF_E_DEVICE_REMOVED;
     }
     c->fd = fd;
+    set_io_timeout(fd);
     int one = 1;   /* a request is one write: do not let Nagle hold it for the previous one's ACK */
     (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     char err[512];
@@ -501,6 +525,7 @@ static cf_err connect_unix(rpc_conn *c)
         SAY("cannot reach the remote HSM at %.108s: %.200s", g_path, strerror(errno));
         return CF_E_DEVICE_REMOVED;
     }
+    set_io_timeout(c->fd);
     return CF_OK;
 }
 

@@ -783,6 +783,7 @@ typedef struct {
     uint8_t next_app;
     int cur, max, new_apps, requests;
     bool drop_next;       /* close the connection on the next request, unanswered */
+    bool stall;           /* take requests and never answer them */
     bool drop_hello;      /* close connections at their HELLO, unanswered (a server stopping) */
     int fds[MOCK_MAX_CONNS];
 } mock_srv;
@@ -859,11 +860,13 @@ static bool mock_request(int fd, uint32_t id, const unsigned char *pl, size_t n)
 {
     pthread_mutex_lock(&mock.mu);
     mock.requests++;
-    bool drop = mock.drop_next;
+    bool drop = mock.drop_next, stall = mock.stall;
     mock.drop_next = false;
     pthread_mutex_unlock(&mock.mu);
     if (drop || n < 4)
         return false;
+    if (stall)
+        return true;
     if (mock.delay_us) {
         struct timespec t = { 0, (long)mock.delay_us * 1000 };
         nanosleep(&t, NULL);
@@ -972,6 +975,8 @@ static bool mock_wait_conns(int want)
 }
 
 /* Starts the scripted server and points the module at it (C_Finalize, new [client], C_Initialize). */
+static const char *mock_conf_extra = "";   /* more [client] lines for the next mock_start */
+
 static void mock_start(bool tokens, unsigned delay_us)
 {
     pthread_mutex_init(&mock.mu, NULL);
@@ -980,6 +985,7 @@ static void mock_start(bool tokens, unsigned delay_us)
     mock.app = mock.next_app = 0;
     mock.cur = mock.max = mock.new_apps = mock.requests = 0;
     mock.drop_next = false;
+    mock.stall = false;
     mock.drop_hello = false;
     for (int i = 0; i < MOCK_MAX_CONNS; i++)
         mock.fds[i] = -1;
@@ -995,7 +1001,7 @@ static void mock_start(bool tokens, unsigned delay_us)
     (void)f->C_Finalize(NULL);
     FILE *fp = fopen(st.conf, "w");
     assert_non_null(fp);
-    fprintf(fp, "[client]\nserver = unix:%s\n", mock.path);
+    fprintf(fp, "[client]\nserver = unix:%s\n%s", mock.path, mock_conf_extra);
     fclose(fp);
     CK_C_INITIALIZE_ARGS ia = { .flags = CKF_OS_LOCKING_OK };
     assert_rv(f->C_Initialize(&ia), CKR_OK);
@@ -1090,6 +1096,50 @@ static void mock_idle_close_is_silent(void **state)
 
 /* A connection that fails during a call: DEVICE_REMOVED, then session calls fail without reaching
  * the server until a slot-level call reconnects. */
+/* [client] timeout: a server that takes a request and never answers it. The call gives up after
+ * the timeout (1 s here) with DEVICE_REMOVED, as for a lost connection, instead of hanging; a
+ * slot-level call then reconnects. */
+static void *stalled_call(void *arg)
+{
+    CK_SESSION_INFO si;
+    *(CK_RV *)arg = f->C_GetSessionInfo(1, &si);
+    return NULL;
+}
+
+static void mock_timeout_gives_up(void **state)
+{
+    (void)state;
+    NEED_MODULE();
+    mock_conf_extra = "timeout = 1\n";
+    mock_start(true, 0);
+    mock_conf_extra = "";
+    CK_SESSION_INFO si;
+    assert_rv(f->C_GetSessionInfo(1, &si), CKR_OK);
+    pthread_mutex_lock(&mock.mu);
+    mock.stall = true;
+    pthread_mutex_unlock(&mock.mu);
+    CK_RV rv = CKR_GENERAL_ERROR;
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, stalled_call, &rv), 0);
+    struct timespec deadline;
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_sec += 30;   /* far beyond the timeout: a hang, not a slow machine */
+    int joined = pthread_timedjoin_np(t, NULL, &deadline);
+    pthread_mutex_lock(&mock.mu);
+    mock.stall = false;
+    pthread_mutex_unlock(&mock.mu);
+    if (joined != 0) {
+        mock_stop();   /* closes the connection: the call returns */
+        pthread_join(t, NULL);
+        fail_msg("a call to a server that never answers did not give up");
+    }
+    assert_rv(rv, CKR_DEVICE_REMOVED);
+    CK_ULONG n = 0;
+    assert_rv(f->C_GetSlotList(CK_TRUE, NULL, &n), CKR_OK);
+    assert_rv(f->C_GetSessionInfo(1, &si), CKR_OK);
+    mock_stop();
+}
+
 static void mock_lost_connection_rule(void **state)
 {
     (void)state;
@@ -1149,6 +1199,7 @@ int main(void)
         cmocka_unit_test(mock_with_tokens_pool_joins),
         cmocka_unit_test(mock_idle_close_is_silent),
         cmocka_unit_test(mock_lost_connection_rule),
+        cmocka_unit_test(mock_timeout_gives_up),
         cmocka_unit_test(mock_cut_handshake_is_removed),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
