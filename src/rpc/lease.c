@@ -22,7 +22,7 @@
 #include "rpc/rpc.h"
 
 #define SLOTS 256u
-#define PARAM_MAX 64u          /* larger mechanism parameters get no lease */
+#define PARAM_MAX RPC_LEASE_PARAM_MAX
 #define MARGIN_NS 20000000LL   /* 20 ms of the lease are not used */
 
 typedef struct {

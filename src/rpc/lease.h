@@ -5,11 +5,14 @@
 #include <stdint.h>
 #include "hsm/pkcs11.h"
 
+/* Mechanism parameters longer than this get no lease. */
+#define RPC_LEASE_PARAM_MAX 64u
+
 /* A pending init, popped to be sent: m.pParameter points into param. */
 typedef struct {
     CK_SESSION_HANDLE s;
     CK_MECHANISM m;
-    uint8_t param[64];
+    uint8_t param[RPC_LEASE_PARAM_MAX];
     size_t param_len;
     CK_OBJECT_HANDLE key;
 } rpc_lease_init;
