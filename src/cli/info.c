@@ -1,10 +1,13 @@
-/* info.c: `coffer info`: the CLI version, the module's identity and its mechanism table (as the
- * module reports it for its first slot: C_GetMechanismList + C_GetMechanismInfo). */
+/* info.c: `coffer info`: the CLI version, the module's identity, where coffer's module keeps its
+ * tokens (embedded store or remote cofferd), and its mechanism table (as the module reports it for
+ * its first slot: C_GetMechanismList + C_GetMechanismInfo). */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
+#include "base/config.h"
 #include "base/version.h"
 #include "cli/cli.h"
 #include "cli/p11.h"
@@ -14,8 +17,10 @@ static const char usage[] =
     "\n"
     "Prints the coffer version, the loaded PKCS#11 module and the mechanisms it offers on its first\n"
     "slot: name, minimum and maximum key size, and what each can do (sign, verify, encrypt, ...).\n"
+    "For coffer's module also its mode, from the same configuration it reads: embedded (the store\n"
+    "folder) or remote (the cofferd it calls, and how long a call to it takes).\n"
     "\n"
-    "  --json    print one JSON object {version, module, slot, mechanisms: [...]}\n";
+    "  --json    print one JSON object {version, module, mode, slot, mechanisms: [...]}\n";
 
 static int mechanisms(p11_module *m, CK_SLOT_ID slot, CK_MECHANISM_TYPE **list, CK_ULONG *n)
 {
@@ -35,6 +40,70 @@ static int mechanisms(p11_module *m, CK_SLOT_ID slot, CK_MECHANISM_TYPE **list, 
         return p11_fail("C_GetMechanismList", rv);
     }
     return CLI_OK;
+}
+
+/* Where coffer's module keeps its tokens, read from the configuration it reads too. */
+typedef struct {
+    bool known;             /* coffer's module, its configuration readable */
+    bool remote;
+    char where[CF_PATH_MAX + 16];   /* the store folder, or unix:PATH / tls:HOST:PORT */
+    double call_us;         /* remote: the median time of a call (-1: none timed) */
+} mode_info;
+
+static double mono_us(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec * 1e6 + (double)t.tv_nsec / 1e3;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* The time a call to cofferd takes: the median of MODE_CALLS C_GetSlotInfo (a round trip with no
+ * work behind it), after one to connect. */
+#define MODE_CALLS 21
+static double call_time(p11_module *m, CK_SLOT_ID slot)
+{
+    CK_SLOT_INFO si;
+    double t[MODE_CALLS];
+    if (m->f->C_GetSlotInfo(slot, &si) != CKR_OK)
+        return -1;
+    for (int i = 0; i < MODE_CALLS; i++) {
+        double t0 = mono_us();
+        if (m->f->C_GetSlotInfo(slot, &si) != CKR_OK)
+            return -1;
+        t[i] = mono_us() - t0;
+    }
+    qsort(t, MODE_CALLS, sizeof t[0], cmp_double);
+    return t[MODE_CALLS / 2];
+}
+
+/* Only for coffer's own module (its manufacturer): another module's configuration is not ours. */
+static void mode_of(p11_module *m, const char *manuf, bool have_slot, CK_SLOT_ID slot, mode_info *mi)
+{
+    static cf_config cfg;
+    char err[512];
+    memset(mi, 0, sizeof *mi);
+    mi->call_us = -1;
+    cf_config_defaults(&cfg);
+    if (strcmp(manuf, "coffer") != 0 || cf_config_load(&cfg, err, sizeof err) != CF_OK)
+        return;
+    mi->known = true;
+    if (cfg.client_server.kind == CF_LISTEN_UNIX) {
+        mi->remote = true;
+        snprintf(mi->where, sizeof mi->where, "unix:%s", cfg.client_server.path);
+    } else if (cfg.client_server.kind == CF_LISTEN_TLS) {
+        mi->remote = true;
+        snprintf(mi->where, sizeof mi->where, "tls:%s:%u", cfg.client_server.host, cfg.client_server.port);
+    } else {
+        snprintf(mi->where, sizeof mi->where, "%s", cfg.store_dir);
+    }
+    if (mi->remote && have_slot)
+        mi->call_us = call_time(m, slot);
 }
 
 int cmd_info(int argc, char **argv, cli_opts *o)
@@ -94,8 +163,21 @@ int cmd_info(int argc, char **argv, cli_opts *o)
             goto out;
     }
 
+    mode_info mode;
+    mode_of(&m, manuf, nslots > 0, slot, &mode);
+
     if (o->json) {
         json_t *root = json_object(), *mod = json_object(), *arr = json_array();
+        if (mode.known) {
+            json_t *mj = json_object();
+            json_object_set_new(mj, "kind", json_string(mode.remote ? "remote" : "embedded"));
+            json_object_set_new(mj, mode.remote ? "server" : "store", json_string(mode.where));
+            if (mode.remote)
+                json_object_set_new(mj, "call_us", mode.call_us >= 0 ? json_real(mode.call_us) : json_null());
+            json_object_set_new(root, "mode", mj);
+        } else {
+            json_object_set_new(root, "mode", json_null());
+        }
         json_object_set_new(root, "version", json_string(COFFER_VERSION));
         json_object_set_new(mod, "path", json_string(m.path));
         json_object_set_new(mod, "manufacturer", json_string(manuf));
@@ -130,6 +212,13 @@ int cmd_info(int argc, char **argv, cli_opts *o)
     printf("module: %s\n", m.path);
     printf("  %s, %s %u.%u (Cryptoki %u.%u)\n", manuf, desc, info.libraryVersion.major,
            info.libraryVersion.minor, info.cryptokiVersion.major, info.cryptokiVersion.minor);
+    if (mode.known && !mode.remote)
+        printf("mode: embedded, store %s\n", mode.where);
+    else if (mode.known && mode.call_us >= 0)
+        printf("mode: remote, cofferd at %s (a call takes %.0f us, median of %d)\n", mode.where, mode.call_us,
+               MODE_CALLS);
+    else if (mode.known)
+        printf("mode: remote, cofferd at %s\n", mode.where);
     if (nslots == 0) {
         printf("the module has no slots, so it lists no mechanisms\n");
         goto out;

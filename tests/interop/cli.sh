@@ -56,6 +56,23 @@ run_ok "info --json" cf info --json
 [ "$(json 'any(m["name"] == "CKM_RSA_PKCS_KEY_PAIR_GEN" and "generate_key_pair" in m["flags"] for m in d["mechanisms"])' <<<"$out")" = True ] \
   || fail "info --json lacks CKM_RSA_PKCS_KEY_PAIR_GEN with generate_key_pair"
 ok "info --json lists mechanisms with flags"
+if [ "$IMPL" = coffer ]; then
+  # the mode comes from the configuration the module reads: embedded (the store) or remote (the
+  # cofferd it calls, with a call timed)
+  case $MODE in
+    embedded) want="mode: embedded, store " kind=embedded ;;
+    remote) want="mode: remote, cofferd at unix:$SOCK \(a call takes [0-9]+ us" kind=remote ;;
+    remote-tls) want="mode: remote, cofferd at tls:127\.0\.0\.1:[0-9]+ \(a call takes [0-9]+ us" kind=remote ;;
+  esac
+  run_ok "info (mode)" cf info
+  contains "info names the $MODE mode" "^$want" "$out"
+  run_ok "info --json (mode)" cf info --json
+  [ "$(json 'd["mode"]["kind"]' <<<"$out")" = "$kind" ] || fail "info --json: mode.kind is not $kind: $out"
+  if [ "$kind" = remote ]; then
+    [ "$(json 'd["mode"]["call_us"] > 0' <<<"$out")" = True ] || fail "info --json: no call time in remote mode"
+  fi
+  ok "info --json names the $MODE mode"
+fi
 
 say "token init and list"
 run_fails "token init without a PIN source or terminal fails" setsid -w "$CLI" --module "$M" token init --label "$TOKEN" </dev/null
