@@ -26,7 +26,8 @@ static hsrv_split_result split_checked(const hsrv_inbuf *b, size_t *len)
     uint8_t *copy = malloc(b->len ? b->len : 1);
     if (!copy)
         abort();
-    memcpy(copy, b->p, b->len);
+    if (b->len)   /* an empty buffer may have no storage yet (NULL): memcpy must not see it */
+        memcpy(copy, b->p, b->len);
     size_t again;
     hsrv_split_result s = hsrv_split(copy, b->len, len);
     if (hsrv_split(copy, b->len, &again) != s || again != *len)
