@@ -262,9 +262,9 @@ static cf_err h_op_oneshot(hsrv_app *c, rpc_value *a, rpc_value *o, rpc_arena *a
 }
 
 /* Leases (docs/protocol.md, "Leases"): how long a client may take an init with the key of its
- * last signature as valid without asking ([hsm] lease_ms; 0: never). A change to that key
- * (destroy, set attribute) waits for it, so it is short; a busy signer renews it with every
- * signature. Set once before the workers start. */
+ * last signature (or verification) as valid without asking ([hsm] lease_ms; 0: never). A change
+ * to that key (destroy, set attribute) waits for it, so it is short; a busy signer renews it with
+ * every signature. Set once before the workers start. */
 static uint32_t g_lease_ms;
 
 void hsrv_set_lease_ms(uint32_t ms)
@@ -335,6 +335,34 @@ static cf_err h_verify(hsrv_app *c, rpc_value *a, rpc_value *o, rpc_arena *ar)
 {
     (void)c, (void)o, (void)ar;
     return hsm_verify(a[0].ul, a[1].bytes.p, a[1].bytes.len, a[2].bytes.p, a[2].bytes.len);
+}
+
+/* VERIFY_LEASE and REARM_VERIFY (minor 3): C_Verify, then a lease on its key when it verified
+ * (an invalid signature also ends the operation, but gets no lease: a client that sees one is
+ * not in a hot loop of valid ones). */
+static cf_err verify_lease(CK_SESSION_HANDLE s, const rpc_value *data, const rpc_value *sig, rpc_value *o)
+{
+    o[0].ul = 0;
+    cf_err rv = hsm_verify(s, data->bytes.p, data->bytes.len, sig->bytes.p, sig->bytes.len);
+    if (rv == CF_OK && g_lease_ms)
+        o[0].ul = hsm_op_lease(s, HSM_OP_VERIFY, g_lease_ms);
+    return rv;
+}
+
+static cf_err h_verify_lease(hsrv_app *c, rpc_value *a, rpc_value *o, rpc_arena *ar)
+{
+    (void)c, (void)ar;
+    return verify_lease(a[0].ul, &a[1], &a[2], o);
+}
+
+static cf_err h_rearm_verify(hsrv_app *c, rpc_value *a, rpc_value *o, rpc_arena *ar)
+{
+    (void)c, (void)ar;
+    o[0].ul = 0;
+    cf_err rv = hsm_op_rearm(a[0].ul, HSM_OP_VERIFY, &a[1].mech, a[2].ul);
+    if (rv != CF_OK)
+        return rv;   /* the init's error, as C_VerifyInit would have had it */
+    return verify_lease(a[0].ul, &a[3], &a[4], o);
 }
 
 static cf_err h_verify_final(hsrv_app *c, rpc_value *a, rpc_value *o, rpc_arena *ar)
@@ -451,6 +479,8 @@ static const struct {
     [RPC_FN_OP_ONESHOT_LEASE] = { h_op_oneshot_lease, true },
     [RPC_FN_OP_REARM_ONESHOT] = { h_op_rearm_oneshot, true },
     [RPC_FN_OP_REARM] = { h_op_rearm, true },
+    [RPC_FN_VERIFY_LEASE] = { h_verify_lease, true },
+    [RPC_FN_REARM_VERIFY] = { h_rearm_verify, true },
 };
 
 void hsrv_error(cf_writer *out, uint32_t id, cf_err status, const char *msg)

@@ -107,14 +107,19 @@ static rpc_value mech(const CK_MECHANISM *m)
     return v;
 }
 
-/* Signing leases (lease.c): C_SignInit under a lease is pending here, and the next call on the
- * session carries it: OP_REARM_ONESHOT for C_Sign, OP_REARM before any other call that acts on
- * the operation. */
+/* Leases (lease.c): C_SignInit (C_VerifyInit) under a lease is pending here, and the next call on
+ * the session for that operation carries it: OP_REARM_ONESHOT for C_Sign (REARM_VERIFY for
+ * C_Verify), OP_REARM before any other call that acts on the operation. */
+static bool leases(hsm_op_kind kind)
+{
+    return rpc_client_leases(kind);
+}
+
 static cf_err send_rearm(const rpc_lease_init *li)
 {
     CALL(OP_REARM);
     c.arg[0] = u(li->s);
-    c.arg[1] = u(HSM_OP_SIGN);
+    c.arg[1] = u(li->kind);
     c.arg[2] = mech(&li->m);
     c.arg[3] = u(li->key);
     return call_status(&c);
@@ -123,7 +128,7 @@ static cf_err send_rearm(const rpc_lease_init *li)
 static cf_err flush_init(CK_SESSION_HANDLE s, hsm_op_kind kind)
 {
     rpc_lease_init li;
-    if (kind != HSM_OP_SIGN || !rpc_lease_pop(s, &li))
+    if (!rpc_lease_pop(s, kind, &li))
         return CF_OK;
     return send_rearm(&li);
 }
@@ -438,10 +443,10 @@ cf_err rpc_client_find_objects_final(CK_SESSION_HANDLE s)
 /* ---- cryptographic operations ------------------------------------------------------------------ */
 cf_err rpc_client_op_init(CK_SESSION_HANDLE s, hsm_op_kind kind, const CK_MECHANISM *m, CK_OBJECT_HANDLE key)
 {
-    if (kind == HSM_OP_SIGN) {
-        if (rpc_lease_pending(s))
+    if (kind == HSM_OP_SIGN || kind == HSM_OP_VERIFY) {
+        if (rpc_lease_pending(s, kind))
             return CF_E_OPERATION_ACTIVE;
-        if (rpc_lease_take(s, m, key))
+        if (rpc_lease_take(s, kind, m, key))
             return CF_OK;
     }
     CALL(OP_INIT);
@@ -450,8 +455,8 @@ cf_err rpc_client_op_init(CK_SESSION_HANDLE s, hsm_op_kind kind, const CK_MECHAN
     c.arg[2] = mech(m);
     c.arg[3] = u(key);
     cf_err rv = call_status(&c);
-    if (rv == CF_OK && kind == HSM_OP_SIGN && rpc_client_leases())
-        rpc_lease_init_ok(s, m, key);
+    if (rv == CF_OK && leases(kind))
+        rpc_lease_init_ok(s, kind, m, key);
     return rv;
 }
 
@@ -460,7 +465,7 @@ cf_err rpc_client_op_init(CK_SESSION_HANDLE s, hsm_op_kind kind, const CK_MECHAN
 static cf_err sign_leased(CK_SESSION_HANDLE s, const uint8_t *in, size_t inlen, uint8_t *out, CK_ULONG *outlen)
 {
     rpc_lease_init li;
-    bool rearm = rpc_lease_pop(s, &li);
+    bool rearm = rpc_lease_pop(s, HSM_OP_SIGN, &li);
     rpc_call c = { .fn = rearm ? RPC_FN_OP_REARM_ONESHOT : RPC_FN_OP_ONESHOT_LEASE };
     size_t i = 0;
     c.arg[i++] = u(s);
@@ -478,7 +483,7 @@ static cf_err sign_leased(CK_SESSION_HANDLE s, const uint8_t *in, size_t inlen, 
     cf_err st = copy_data(&a, &a.reply.out[0], out, cap, outlen);
     CK_ULONG ms = st == CF_OK && a.reply.has_outputs ? a.reply.out[1].ul : 0;
     rpc_answer_free(&a);
-    rpc_lease_granted(s, sent, ms);
+    rpc_lease_granted(s, HSM_OP_SIGN, sent, ms);
     return st;
 }
 
@@ -496,7 +501,7 @@ static cf_err data_call(rpc_call *c, size_t outbuf_idx, uint8_t *out, CK_ULONG *
 cf_err rpc_client_op_oneshot(CK_SESSION_HANDLE s, hsm_op_kind kind, const uint8_t *in, size_t inlen,
                              uint8_t *out, CK_ULONG *outlen)
 {
-    if (kind == HSM_OP_SIGN && rpc_client_leases())
+    if (kind == HSM_OP_SIGN && leases(kind))
         return sign_leased(s, in, inlen, out, outlen);
     CALL(OP_ONESHOT);
     c.arg[0] = u(s);
@@ -525,8 +530,35 @@ cf_err rpc_client_op_final(CK_SESSION_HANDLE s, hsm_op_kind kind, uint8_t *out, 
     return data_call(&c, 2, out, outlen);
 }
 
+/* C_Verify with a server that leases verifications: VERIFY_LEASE, or REARM_VERIFY carrying a
+ * pending init; the answer's output is the lease. */
+static cf_err verify_leased(CK_SESSION_HANDLE s, const uint8_t *data, size_t len, const uint8_t *sig, size_t siglen)
+{
+    rpc_lease_init li;
+    bool rearm = rpc_lease_pop(s, HSM_OP_VERIFY, &li);
+    rpc_call c = { .fn = rearm ? RPC_FN_REARM_VERIFY : RPC_FN_VERIFY_LEASE };
+    size_t i = 0;
+    c.arg[i++] = u(s);
+    if (rearm) {
+        c.arg[i++] = mech(&li.m);
+        c.arg[i++] = u(li.key);
+    }
+    c.arg[i++] = bytes(data, len);
+    c.arg[i] = bytes(sig, siglen);
+    int64_t sent = rpc_lease_now();
+    rpc_answer a;
+    CF_TRY(rpc_client_transact(&c, &a));
+    cf_err st = a.reply.status;
+    CK_ULONG ms = st == CF_OK && a.reply.has_outputs ? a.reply.out[0].ul : 0;
+    rpc_answer_free(&a);
+    rpc_lease_granted(s, HSM_OP_VERIFY, sent, ms);
+    return st;
+}
+
 cf_err rpc_client_verify(CK_SESSION_HANDLE s, const uint8_t *data, size_t len, const uint8_t *sig, size_t siglen)
 {
+    if (leases(HSM_OP_VERIFY))
+        return verify_leased(s, data, len, sig, siglen);
     CALL(VERIFY);
     c.arg[0] = u(s);
     c.arg[1] = bytes(data, len);
@@ -536,6 +568,7 @@ cf_err rpc_client_verify(CK_SESSION_HANDLE s, const uint8_t *data, size_t len, c
 
 cf_err rpc_client_verify_final(CK_SESSION_HANDLE s, const uint8_t *sig, size_t siglen)
 {
+    CF_TRY(flush_init(s, HSM_OP_VERIFY));
     CALL(VERIFY_FINAL);
     c.arg[0] = u(s);
     c.arg[1] = bytes(sig, siglen);
@@ -545,7 +578,7 @@ cf_err rpc_client_verify_final(CK_SESSION_HANDLE s, const uint8_t *sig, size_t s
 void rpc_client_op_abort(CK_SESSION_HANDLE s, hsm_op_kind kind)
 {
     rpc_lease_init li;
-    if (kind == HSM_OP_SIGN && rpc_lease_pop(s, &li))
+    if (rpc_lease_pop(s, kind, &li))
         return;   /* the init never left: the server has no operation to end */
     CALL(OP_ABORT);
     c.arg[0] = u(s);

@@ -38,8 +38,9 @@ void rpc_client_set_tls_server(const char *host, unsigned port, const char *cert
  * for a lost connection (what the server did with the request is unknown). Before any call. */
 void rpc_client_set_timeout(unsigned seconds);
 cf_err rpc_client_initialize(char *err, size_t errlen);
-/* Whether the server speaks leases (protocol minor 2; known after the first connection). */
-bool rpc_client_leases(void);
+/* Whether the server leases inits of kind: signing from protocol minor 2, verifying from minor 3
+ * (known after the first connection). */
+bool rpc_client_leases(hsm_op_kind kind);
 /* Closes every connection (the server ends the application: its sessions, its login) and wipes
  * the token. */
 cf_err rpc_client_finalize(void);

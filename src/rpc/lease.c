@@ -1,5 +1,5 @@
 /* lease.c: the client's side of leases (docs/protocol.md, "Leases"), so that a signer's
- * C_SignInit costs no round trip.
+ * C_SignInit, and a verifier's C_VerifyInit, cost no round trip. Below, "sign" stands for both.
  *
  * When C_Sign ends a signing operation, cofferd may lease the session's init to the client: for
  * a few hundred milliseconds the same init (key, mechanism, parameters) cannot fail, because the
@@ -11,7 +11,7 @@
  * operation already active (the pending one), the login (C_Logout flushes and forgets) and the
  * key, mechanism and parameters (compared with the lease's).
  *
- * One entry per session in a small direct-mapped table: a collision costs the other session its
+ * One entry per session and kind in a small direct-mapped table: a collision costs the other its
  * lease (one more round trip), never a wrong answer; a pending entry is never evicted. A deadline
  * counts from before the request that got the lease was sent, less a margin for the two clocks
  * running at slightly different rates. */
@@ -27,6 +27,7 @@
 
 typedef struct {
     CK_SESSION_HANDLE s;       /* 0: free */
+    hsm_op_kind kind;
     CK_MECHANISM_TYPE mech;
     uint8_t param[PARAM_MAX];
     size_t param_len;
@@ -45,16 +46,17 @@ int64_t rpc_lease_now(void)
     return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
-static lease *slot_of(CK_SESSION_HANDLE s)
+static lease *slot_of(CK_SESSION_HANDLE s, hsm_op_kind kind)
 {
-    return &g_tab[(s * 0x9E3779B97F4A7C15ull) >> 56 & (SLOTS - 1)];
+    uint64_t k = (uint64_t)s * 2 + (kind == HSM_OP_VERIFY);
+    return &g_tab[(k * 0x9E3779B97F4A7C15ull) >> 56 & (SLOTS - 1)];
 }
 
-/* g_mu held: the entry of s, or NULL. */
-static lease *find(CK_SESSION_HANDLE s)
+/* g_mu held: the entry of s for kind, or NULL. */
+static lease *find(CK_SESSION_HANDLE s, hsm_op_kind kind)
 {
-    lease *e = slot_of(s);
-    return s != 0 && e->s == s ? e : NULL;
+    lease *e = slot_of(s, kind);
+    return s != 0 && e->s == s && e->kind == kind ? e : NULL;
 }
 
 static bool same_init(const lease *e, const CK_MECHANISM *m, CK_OBJECT_HANDLE key)
@@ -76,14 +78,15 @@ static bool plain_param(const CK_MECHANISM *m)
     return l == RPC_PARAM_BYTES || l == RPC_PARAM_RSA_PSS;
 }
 
-void rpc_lease_init_ok(CK_SESSION_HANDLE s, const CK_MECHANISM *m, CK_OBJECT_HANDLE key)
+void rpc_lease_init_ok(CK_SESSION_HANDLE s, hsm_op_kind kind, const CK_MECHANISM *m, CK_OBJECT_HANDLE key)
 {
     pthread_mutex_lock(&g_mu);
-    lease *e = slot_of(s);
-    if (s != 0 && !(e->pending && e->s != s)) {
+    lease *e = slot_of(s, kind);
+    if (s != 0 && !(e->pending && (e->s != s || e->kind != kind))) {
         memset(e, 0, sizeof *e);
         if (plain_param(m)) {
             e->s = s;
+            e->kind = kind;
             e->mech = m->mechanism;
             e->key = key;
             e->param_len = m->ulParameterLen;
@@ -94,11 +97,11 @@ void rpc_lease_init_ok(CK_SESSION_HANDLE s, const CK_MECHANISM *m, CK_OBJECT_HAN
     pthread_mutex_unlock(&g_mu);
 }
 
-bool rpc_lease_take(CK_SESSION_HANDLE s, const CK_MECHANISM *m, CK_OBJECT_HANDLE key)
+bool rpc_lease_take(CK_SESSION_HANDLE s, hsm_op_kind kind, const CK_MECHANISM *m, CK_OBJECT_HANDLE key)
 {
     bool taken = false;
     pthread_mutex_lock(&g_mu);
-    lease *e = find(s);
+    lease *e = find(s, kind);
     if (e && !e->pending && e->deadline != 0 && rpc_lease_now() < e->deadline && same_init(e, m, key)) {
         e->pending = true;
         e->deadline = 0;   /* one init per lease */
@@ -108,10 +111,10 @@ bool rpc_lease_take(CK_SESSION_HANDLE s, const CK_MECHANISM *m, CK_OBJECT_HANDLE
     return taken;
 }
 
-bool rpc_lease_pending(CK_SESSION_HANDLE s)
+bool rpc_lease_pending(CK_SESSION_HANDLE s, hsm_op_kind kind)
 {
     pthread_mutex_lock(&g_mu);
-    lease *e = find(s);
+    lease *e = find(s, kind);
     bool p = e && e->pending;
     pthread_mutex_unlock(&g_mu);
     return p;
@@ -122,6 +125,7 @@ static void pop_locked(lease *e, rpc_lease_init *out)
 {
     e->pending = false;
     out->s = e->s;
+    out->kind = e->kind;
     out->key = e->key;
     out->param_len = e->param_len;
     memcpy(out->param, e->param, e->param_len);
@@ -130,10 +134,10 @@ static void pop_locked(lease *e, rpc_lease_init *out)
     out->m.ulParameterLen = e->param_len;
 }
 
-bool rpc_lease_pop(CK_SESSION_HANDLE s, rpc_lease_init *out)
+bool rpc_lease_pop(CK_SESSION_HANDLE s, hsm_op_kind kind, rpc_lease_init *out)
 {
     pthread_mutex_lock(&g_mu);
-    lease *e = find(s);
+    lease *e = find(s, kind);
     bool p = e && e->pending;
     if (p)
         pop_locked(e, out);
@@ -154,10 +158,10 @@ bool rpc_lease_pop_any(rpc_lease_init *out)
     return p;
 }
 
-void rpc_lease_granted(CK_SESSION_HANDLE s, int64_t sent, CK_ULONG ms)
+void rpc_lease_granted(CK_SESSION_HANDLE s, hsm_op_kind kind, int64_t sent, CK_ULONG ms)
 {
     pthread_mutex_lock(&g_mu);
-    lease *e = find(s);
+    lease *e = find(s, kind);
     if (e && !e->pending) {
         int64_t d = ms > 0 && ms <= 60000 ? sent + (int64_t)ms * 1000000LL - MARGIN_NS : 0;
         e->deadline = d > sent ? d : 0;
@@ -167,10 +171,13 @@ void rpc_lease_granted(CK_SESSION_HANDLE s, int64_t sent, CK_ULONG ms)
 
 void rpc_lease_forget(CK_SESSION_HANDLE s)
 {
+    static const hsm_op_kind kinds[] = { HSM_OP_SIGN, HSM_OP_VERIFY };
     pthread_mutex_lock(&g_mu);
-    lease *e = find(s);
-    if (e)
-        memset(e, 0, sizeof *e);
+    for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
+        lease *e = find(s, kinds[i]);
+        if (e)
+            memset(e, 0, sizeof *e);
+    }
     pthread_mutex_unlock(&g_mu);
 }
 

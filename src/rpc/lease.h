@@ -1,9 +1,10 @@
-/* lease.h: the client's table of leased signing inits (lease.c; docs/protocol.md, "Leases").
- * Internal to the remote backend (client.c, pool.c). Only SIGN operations lease. */
+/* lease.h: the client's table of leased inits (lease.c; docs/protocol.md, "Leases"): signing
+ * (protocol minor 2) and verifying (minor 3) operations. Internal to the remote backend
+ * (client.c, pool.c). */
 #pragma once
 #include <stdbool.h>
 #include <stdint.h>
-#include "hsm/pkcs11.h"
+#include "hsm/hsm.h"
 
 /* Mechanism parameters longer than this get no lease. */
 #define RPC_LEASE_PARAM_MAX 64u
@@ -11,6 +12,7 @@
 /* A pending init, popped to be sent: m.pParameter points into param. */
 typedef struct {
     CK_SESSION_HANDLE s;
+    hsm_op_kind kind;              /* HSM_OP_SIGN or HSM_OP_VERIFY */
     CK_MECHANISM m;
     uint8_t param[RPC_LEASE_PARAM_MAX];
     size_t param_len;
@@ -19,20 +21,22 @@ typedef struct {
 
 /* Monotonic nanoseconds: take it before sending the request that may bring a lease. */
 int64_t rpc_lease_now(void);
-/* A C_SignInit the server accepted (a round trip): remembered, without a lease yet. */
-void rpc_lease_init_ok(CK_SESSION_HANDLE s, const CK_MECHANISM *m, CK_OBJECT_HANDLE key);
-/* C_SignInit under a lease: true if s holds a live lease for this very init; it is then
- * pending (to be sent with the next call on s) and the lease is used up. */
-bool rpc_lease_take(CK_SESSION_HANDLE s, const CK_MECHANISM *m, CK_OBJECT_HANDLE key);
-/* Whether s has a pending init (a second C_SignInit is then OPERATION_ACTIVE). */
-bool rpc_lease_pending(CK_SESSION_HANDLE s);
-/* Takes s's pending init out, to send it; false if none. */
-bool rpc_lease_pop(CK_SESSION_HANDLE s, rpc_lease_init *out);
+/* Each function works on the entry of session s for operation kind (HSM_OP_SIGN, HSM_OP_VERIFY):
+ * a session may sign and verify, each with its own lease. */
+/* A C_SignInit (C_VerifyInit) the server accepted (a round trip): remembered, without a lease yet. */
+void rpc_lease_init_ok(CK_SESSION_HANDLE s, hsm_op_kind kind, const CK_MECHANISM *m, CK_OBJECT_HANDLE key);
+/* The init under a lease: true if s holds a live lease for this very init; it is then pending
+ * (to be sent with the next call on s for this kind) and the lease is used up. */
+bool rpc_lease_take(CK_SESSION_HANDLE s, hsm_op_kind kind, const CK_MECHANISM *m, CK_OBJECT_HANDLE key);
+/* Whether s has a pending init of kind (a second init is then OPERATION_ACTIVE). */
+bool rpc_lease_pending(CK_SESSION_HANDLE s, hsm_op_kind kind);
+/* Takes s's pending init of kind out, to send it; false if none. */
+bool rpc_lease_pop(CK_SESSION_HANDLE s, hsm_op_kind kind, rpc_lease_init *out);
 /* Takes any session's pending init out (C_Logout sends them all first); false if none. */
 bool rpc_lease_pop_any(rpc_lease_init *out);
-/* The answer to a signature on s, sent at `sent`, granted ms of lease (0: none). */
-void rpc_lease_granted(CK_SESSION_HANDLE s, int64_t sent, CK_ULONG ms);
-/* s closed: its entry goes, pending init included (the operation died with the session). */
+/* The answer to a signature (verification) on s, sent at `sent`, granted ms of lease (0: none). */
+void rpc_lease_granted(CK_SESSION_HANDLE s, hsm_op_kind kind, int64_t sent, CK_ULONG ms);
+/* s closed: its entries go, pending inits included (the operations died with the session). */
 void rpc_lease_forget(CK_SESSION_HANDLE s);
 /* Every entry goes: all sessions closed, a new application on the server, C_Finalize. */
 void rpc_lease_forget_all(void);

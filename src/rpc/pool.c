@@ -105,7 +105,7 @@ static unsigned g_gen;
 static bool g_have_token;            /* the server speaks tokens and named our application */
 static uint8_t g_token[RPC_APP_TOKEN_LEN];
 static bool g_lost;                  /* a connection failed: session calls fail until a slot call reconnects */
-static atomic_bool g_leases;         /* the server's protocol minor is 2 or more (leases) */
+static atomic_uint g_server_minor;   /* the server's protocol minor version (leases: 2 sign, 3 verify) */
 static unsigned g_timeout_s;         /* [client] timeout (0: none); set before the first call */
 
 /* The server, set at C_Initialize (before any call, which sees it through p11_live's barrier):
@@ -717,13 +717,14 @@ static cf_err adopt_locked(rpc_conn *c, const join_ticket *t, const rpc_hello *s
     }
     c->gen = g_gen;
     g_lost = false;
-    atomic_store(&g_leases, server->major == RPC_VERSION_MAJOR && server->minor >= 2);
+    atomic_store(&g_server_minor, server->major == RPC_VERSION_MAJOR ? server->minor : 0);
     return CF_OK;
 }
 
-bool rpc_client_leases(void)
+bool rpc_client_leases(hsm_op_kind kind)
 {
-    return atomic_load(&g_leases);
+    unsigned minor = atomic_load(&g_server_minor);
+    return kind == HSM_OP_SIGN ? minor >= 2 : kind == HSM_OP_VERIFY ? minor >= 3 : false;
 }
 
 /* Opens a connection in the slot checkout_locked reserved for c; c is closed on failure.

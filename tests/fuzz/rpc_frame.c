@@ -12,7 +12,7 @@
  * Built with -DRPC_FRAME_CORPUS instead, this file is the seed corpus generator: it writes a few
  * frames made by the real encoder into the directory named by argv[1]:
  *   cc -DRPC_FRAME_CORPUS -D_GNU_SOURCE -Isrc -I/usr/include/p11-kit-1 tests/fuzz/rpc_frame.c \
- *      $(ls src/rpc/[a-z]*.c | grep -v client) src/base/bytes.c src/base/error.c src/base/secmem.c -o gen \
+ *      $(ls src/rpc/[a-z]*.c | grep -v -e client -e pool -e lease) src/base/bytes.c src/base/error.c src/base/secmem.c -o gen \
  *      && ./gen tests/fuzz/corpus/rpc_frame */
 #include <stdint.h>
 #include <stdio.h>
@@ -246,6 +246,22 @@ int main(int argc, char **argv)
     rp.out[1].ul = 250;
     OK(rpc_encode_response(&w, 9, &rp));
     put("resp-sign-lease", &w, 0);
+
+    /* protocol 1.3: a C_Verify carrying a C_VerifyInit taken under a lease, and its answer */
+    c = (rpc_call){ .fn = RPC_FN_REARM_VERIFY };
+    c.arg[0].ul = 1;
+    c.arg[1].mech = (CK_MECHANISM){ CKM_ECDSA, NULL, 0 };
+    c.arg[2].ul = 8;
+    c.arg[3].bytes.p = data;
+    c.arg[3].bytes.len = 12;
+    c.arg[4].bytes.p = data;
+    c.arg[4].bytes.len = sizeof data - 1;
+    OK(rpc_encode_request(&w, 10, &c));
+    put("req-rearm-verify", &w, 0);
+    rp = (rpc_reply){ .fn = RPC_FN_REARM_VERIFY, .status = CF_OK, .has_outputs = true };
+    rp.out[0].ul = 250;
+    OK(rpc_encode_response(&w, 10, &rp));
+    put("resp-verify-lease", &w, 0);
 
     CK_ULONG handles[] = { 3, 4, 5 };
     rp = (rpc_reply){ .fn = RPC_FN_FIND_OBJECTS, .status = CF_OK, .has_outputs = true };

@@ -766,6 +766,128 @@ static void lease_init_is_local(void **state)
     assert_rv(f->C_CloseSession(s2), CKR_OK);
 }
 
+/* ---- verifying leases (protocol minor 3) ----------------------------------------------------- */
+/* A signature of pub's pair over the digest made of a, for the verify cases. */
+static void make_sig(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE priv, int a, unsigned char *sig, CK_ULONG *len)
+{
+    unsigned char dig[32];
+    memset(dig, a, sizeof dig);
+    *len = 64;
+    assert_rv(f->C_SignInit(s, &ecdsa, priv), CKR_OK);
+    assert_rv(f->C_Sign(s, dig, sizeof dig, sig, len), CKR_OK);
+}
+
+static CK_RV verify_dig(CK_SESSION_HANDLE s, int a, const unsigned char *sig, CK_ULONG len)
+{
+    unsigned char dig[32];
+    memset(dig, a, sizeof dig);
+    return f->C_Verify(s, dig, sizeof dig, (unsigned char *)sig, len);
+}
+
+/* C_VerifyInit under a lease answers what it answers with a round trip: another init's error at
+ * C_VerifyInit, OPERATION_ACTIVE for a second one, a bad signature from C_Verify, and a sign lease
+ * and a verify lease of one session side by side. */
+static void verify_lease_keeps_init_semantics(void **state)
+{
+    (void)state;
+    NEED_COFFERD();
+    CK_SESSION_HANDLE s;
+    assert_rv(open_user_session(&s), CKR_OK);
+    unsigned char sig[80];
+    CK_ULONG len;
+    make_sig(s, ec_priv, 1, sig, &len);
+    assert_rv(f->C_VerifyInit(s, &ecdsa, ec_pub), CKR_OK);
+    assert_rv(verify_dig(s, 1, sig, len), CKR_OK);                       /* the lease */
+    CK_MECHANISM rsa = { CKM_RSA_PKCS, NULL, 0 };
+    assert_rv(f->C_VerifyInit(s, &rsa, ec_pub), CKR_KEY_TYPE_INCONSISTENT);
+    assert_rv(f->C_VerifyInit(s, &ecdsa, ec_pub), CKR_OK);
+    assert_rv(verify_dig(s, 1, sig, len), CKR_OK);
+    assert_rv(f->C_VerifyInit(s, &ecdsa, ec_pub), CKR_OK);               /* under the new lease */
+    assert_rv(f->C_VerifyInit(s, &ecdsa, ec_pub), CKR_OPERATION_ACTIVE);
+    assert_rv(verify_dig(s, 2, sig, len), CKR_SIGNATURE_INVALID);
+    assert_rv(f->C_VerifyInit(s, &ecdsa, ec_pub), CKR_OK);               /* no lease after a bad one */
+    assert_rv(verify_dig(s, 1, sig, len), CKR_OK);
+
+    /* both kinds pending on one session, each sent with its own call */
+    assert_rv(sign_with(s, &ecdsa, ec_priv, ec_pub, 3, true), CKR_OK);
+    assert_rv(f->C_SignInit(s, &ecdsa, ec_priv), CKR_OK);
+    assert_rv(f->C_VerifyInit(s, &ecdsa, ec_pub), CKR_OK);
+    unsigned char dig[32], sig2[80];
+    memset(dig, 4, sizeof dig);
+    CK_ULONG len2 = sizeof sig2;
+    assert_rv(f->C_Sign(s, dig, sizeof dig, sig2, &len2), CKR_OK);
+    assert_rv(verify_dig(s, 4, sig2, len2), CKR_OK);
+
+    /* multi-part after a leased init: the init is sent first */
+    CK_MECHANISM sha = { CKM_ECDSA_SHA256, NULL, 0 };
+    unsigned char msg[] = "verified in parts under a lease";
+    len2 = sizeof sig2;
+    assert_rv(f->C_SignInit(s, &sha, ec_priv), CKR_OK);
+    assert_rv(f->C_Sign(s, msg, sizeof msg, sig2, &len2), CKR_OK);
+    assert_rv(f->C_VerifyInit(s, &sha, ec_pub), CKR_OK);
+    assert_rv(f->C_Verify(s, msg, sizeof msg, sig2, len2), CKR_OK);      /* a lease for this one */
+    assert_rv(f->C_VerifyInit(s, &sha, ec_pub), CKR_OK);
+    assert_rv(f->C_VerifyUpdate(s, msg, 10), CKR_OK);
+    assert_rv(f->C_VerifyUpdate(s, msg + 10, sizeof msg - 10), CKR_OK);
+    assert_rv(f->C_VerifyFinal(s, sig2, len2), CKR_OK);
+    assert_rv(f->C_VerifyInit(s, &sha, ec_pub), CKR_OK);
+    assert_rv(f->C_CloseSession(s), CKR_OK);                              /* with an init pending */
+}
+
+/* A key in a verify lease is destroyed by another application: the destroy waits for the lease,
+ * so the C_VerifyInit after it is a real init (KEY_HANDLE_INVALID). Were the destroy not to wait,
+ * the client would still hold the lease, answer OK, and the re-arm would verify with the kept
+ * operation. */
+static void verify_lease_holds_off_destroy(void **state)
+{
+    (void)state;
+    NEED_COFFERD();
+    CK_SESSION_HANDLE s;
+    assert_rv(p11_open(f, slot, CKU_USER, P11_USER_PIN, &s), CKR_OK);
+    CK_BBOOL yes = CK_TRUE;
+    const char *label = "vlease-1";
+    CK_ATTRIBUTE tpub[] = { { CKA_TOKEN, &yes, 1 }, { CKA_VERIFY, &yes, 1 },
+                            { CKA_EC_PARAMS, (void *)p256, sizeof p256 }, { CKA_LABEL, (void *)label, strlen(label) } };
+    CK_ATTRIBUTE tpriv[] = { { CKA_SIGN, &yes, 1 } };
+    CK_MECHANISM gen = { CKM_EC_KEY_PAIR_GEN, NULL, 0 };
+    CK_OBJECT_HANDLE pub, priv;
+    assert_rv(f->C_GenerateKeyPair(s, &gen, tpub, 4, tpriv, 1, &pub, &priv), CKR_OK);
+    unsigned char sig[80];
+    CK_ULONG len;
+    make_sig(s, priv, 5, sig, &len);
+    assert_rv(f->C_VerifyInit(s, &ecdsa, pub), CKR_OK);
+    assert_rv(verify_dig(s, 5, sig, len), CKR_OK);   /* a lease of LEASE_MS */
+    destroy_in_child(label);
+    assert_rv(f->C_VerifyInit(s, &ecdsa, pub), CKR_KEY_HANDLE_INVALID);
+    assert_rv(f->C_CloseSession(s), CKR_OK);
+}
+
+/* Under a lease C_VerifyInit asks nothing: with cofferd killed right after a verification it
+ * still answers OK, and the C_Verify that carries it reports the loss. */
+static void verify_lease_init_is_local(void **state)
+{
+    (void)state;
+    NEED_COFFERD();
+    CK_SESSION_HANDLE s;
+    assert_rv(open_user_session(&s), CKR_OK);
+    unsigned char sig[80];
+    CK_ULONG len;
+    make_sig(s, ec_priv, 6, sig, &len);
+    assert_rv(f->C_VerifyInit(s, &ecdsa, ec_pub), CKR_OK);
+    assert_rv(verify_dig(s, 6, sig, len), CKR_OK);
+    stop_cofferd(SIGKILL);
+    assert_rv(f->C_VerifyInit(s, &ecdsa, ec_pub), CKR_OK);
+    CK_RV rv = verify_dig(s, 6, sig, len);
+    if (!gone_rv(rv))
+        fail_msg("C_Verify after the server died returned %s", p11_rv_name(rv));
+    assert_true(start_cofferd());
+    CK_SESSION_HANDLE s2;
+    assert_rv(open_user_session(&s2), CKR_OK);
+    find_fixture_keys(s2);
+    assert_rv(sign_with(s2, &ecdsa, ec_priv, ec_pub, 7, true), CKR_OK);
+    assert_rv(f->C_CloseSession(s2), CKR_OK);
+}
+
 /* ---- a scripted server: the pool's rules, whatever cofferd does today -------------------------- */
 /* A minimal server of the wire protocol (docs/protocol.md) on its own socket, in this process:
  * HELLO_OK with or without application tokens (it keeps one application, forgotten when its last
@@ -1194,6 +1316,9 @@ int main(void)
         cmocka_unit_test(lease_holds_off_destroy),
         cmocka_unit_test(lease_wait_holds_no_worker),
         cmocka_unit_test(lease_init_is_local),
+        cmocka_unit_test(verify_lease_keeps_init_semantics),
+        cmocka_unit_test(verify_lease_holds_off_destroy),
+        cmocka_unit_test(verify_lease_init_is_local),
         cmocka_unit_test(server_restart),
         cmocka_unit_test(mock_without_tokens_one_connection),
         cmocka_unit_test(mock_with_tokens_pool_joins),
