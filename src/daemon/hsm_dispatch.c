@@ -239,6 +239,28 @@ static cf_err h_find_objects(hsrv_app *c, rpc_value *a, rpc_value *o, rpc_arena 
     return list_out(&o[0], rv, v, n);
 }
 
+/* FIND_OBJECTS_FETCH (minor 4): C_FindObjectsInit and the first handles of the result in one
+ * round trip (the result is a snapshot taken at init, so handing it out early changes nothing).
+ * When they are all of it (fewer than asked for) the find ends here and the client answers
+ * C_FindObjects and C_FindObjectsFinal by itself; else (more = 1) it stays active for
+ * FIND_OBJECTS. */
+#define FETCH_MAX 64
+static cf_err h_find_objects_fetch(hsrv_app *c, rpc_value *a, rpc_value *o, rpc_arena *ar)
+{
+    (void)c;
+    CK_ULONG max = a[2].ul < FETCH_MAX ? a[2].ul : FETCH_MAX, n = 0;
+    CK_OBJECT_HANDLE *v = rpc_arena_alloc(ar, (max + 1) * sizeof *v);
+    if (!v)
+        return CF_E_NOMEM;
+    CF_TRY(hsm_find_objects_init(a[0].ul, a[1].tmpl.attrs, a[1].tmpl.count));
+    cf_err rv = hsm_find_objects(a[0].ul, v, max, &n);
+    bool more = rv == CF_OK && n == max;
+    if (!more)
+        (void)hsm_find_objects_final(a[0].ul);
+    o[1].ul = more;
+    return list_out(&o[0], rv, v, n);
+}
+
 static cf_err h_find_objects_final(hsrv_app *c, rpc_value *a, rpc_value *o, rpc_arena *ar)
 {
     (void)c, (void)o, (void)ar;
@@ -481,6 +503,7 @@ static const struct {
     [RPC_FN_OP_REARM] = { h_op_rearm, true },
     [RPC_FN_VERIFY_LEASE] = { h_verify_lease, true },
     [RPC_FN_REARM_VERIFY] = { h_rearm_verify, true },
+    [RPC_FN_FIND_OBJECTS_FETCH] = { h_find_objects_fetch, true },
 };
 
 void hsrv_error(cf_writer *out, uint32_t id, cf_err status, const char *msg)

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include "rpc/found.h"
 #include "rpc/lease.h"
 #include "rpc/rpc.h"
 
@@ -252,6 +253,7 @@ cf_err rpc_client_open_session(CK_SLOT_ID slot, CK_FLAGS flags, CK_SESSION_HANDL
 cf_err rpc_client_close_session(CK_SESSION_HANDLE s)
 {
     rpc_lease_forget(s);   /* a pending init dies with the session */
+    rpc_found_forget(s);
     CALL(CLOSE_SESSION);
     c.arg[0] = u(s);
     return call_status(&c);
@@ -260,6 +262,7 @@ cf_err rpc_client_close_session(CK_SESSION_HANDLE s)
 cf_err rpc_client_close_all_sessions(CK_SLOT_ID slot)
 {
     rpc_lease_forget_all();   /* the table does not know slots: the other slots' leases go too */
+    rpc_found_forget_all();
     CALL(CLOSE_ALL_SESSIONS);
     c.arg[0] = u(slot);
     return call_status(&c);
@@ -403,8 +406,48 @@ cf_err rpc_client_set_attribute_value(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE o, c
     return call_after_leases(&c);
 }
 
+static cf_err plain_find_final(CK_SESSION_HANDLE s)
+{
+    CALL(FIND_OBJECTS_FINAL);
+    c.arg[0] = u(s);
+    return call_status(&c);
+}
+
+/* Finds (found.c): with a server of minor 4, C_FindObjectsInit is FIND_OBJECTS_FETCH, which also
+ * brings the first handles; C_FindObjects and C_FindObjectsFinal are then answered here, and go
+ * to the server only for the rest of a larger result. */
+static cf_err find_fetch(CK_SESSION_HANDLE s, const CK_ATTRIBUTE *t, CK_ULONG n)
+{
+    CALL(FIND_OBJECTS_FETCH);
+    c.arg[0] = u(s);
+    c.arg[1] = tmpl(t, n);
+    c.arg[2] = u(RPC_FOUND_MAX);
+    rpc_answer a;
+    CF_TRY(rpc_client_transact(&c, &a));
+    cf_err st = outputs_or_status(&a);
+    const rpc_value *v = &a.reply.out[0];
+    if (st == CF_OK && (v->list.count > RPC_FOUND_MAX || (v->list.count && !v->list.v)))
+        st = CF_E_DEVICE_ERROR;
+    bool more = st == CF_OK && a.reply.out[1].ul != 0;
+    bool kept = st == CF_OK && rpc_found_put(s, v->list.v, v->list.count, more);
+    rpc_answer_free(&a);
+    if (st != CF_OK || kept)
+        return st;
+    /* no room in the table: end the server's find and ask the plain way (its snapshot now) */
+    if (more)
+        CF_TRY(plain_find_final(s));
+    return CF_E_BUFFER_TOO_SMALL;   /* not an answer: the caller's signal to use the plain calls */
+}
+
 cf_err rpc_client_find_objects_init(CK_SESSION_HANDLE s, const CK_ATTRIBUTE *t, CK_ULONG n)
 {
+    if (rpc_found_active(s))
+        return CF_E_OPERATION_ACTIVE;
+    if (rpc_client_speaks(4)) {
+        cf_err st = find_fetch(s, t, n);
+        if (st != CF_E_BUFFER_TOO_SMALL)
+            return st;
+    }
     CALL(FIND_OBJECTS_INIT);
     c.arg[0] = u(s);
     c.arg[1] = tmpl(t, n);
@@ -413,6 +456,9 @@ cf_err rpc_client_find_objects_init(CK_SESSION_HANDLE s, const CK_ATTRIBUTE *t, 
 
 cf_err rpc_client_find_objects(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE *out, CK_ULONG max, CK_ULONG *count)
 {
+    bool ask_server = false;
+    if (rpc_found_take(s, out, max, count, &ask_server) && !ask_server)
+        return CF_OK;
     CALL(FIND_OBJECTS);
     c.arg[0] = u(s);
     c.arg[1] = u(max);
@@ -435,9 +481,10 @@ cf_err rpc_client_find_objects(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE *out, CK_UL
 
 cf_err rpc_client_find_objects_final(CK_SESSION_HANDLE s)
 {
-    CALL(FIND_OBJECTS_FINAL);
-    c.arg[0] = u(s);
-    return call_status(&c);
+    bool ask_server = false;
+    if (rpc_found_end(s, &ask_server) && !ask_server)
+        return CF_OK;
+    return plain_find_final(s);
 }
 
 /* ---- cryptographic operations ------------------------------------------------------------------ */

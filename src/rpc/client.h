@@ -41,6 +41,8 @@ cf_err rpc_client_initialize(char *err, size_t errlen);
 /* Whether the server leases inits of kind: signing from protocol minor 2, verifying from minor 3
  * (known after the first connection). */
 bool rpc_client_leases(hsm_op_kind kind);
+/* Whether the server's protocol minor version is at least minor (same major). */
+bool rpc_client_speaks(unsigned minor);
 /* Closes every connection (the server ends the application: its sessions, its login) and wipes
  * the token. */
 cf_err rpc_client_finalize(void);

@@ -40,6 +40,7 @@
 #include <unistd.h>
 #include "base/secmem.h"
 #include "crypto/crypto.h"
+#include "rpc/found.h"
 #include "rpc/lease.h"
 
 /* Connections per process. Beyond it a thread waits for one to be put back: each connection costs
@@ -224,6 +225,7 @@ static rpc_conn *new_generation_locked(void)
 {
     g_gen++;
     rpc_lease_forget_all();   /* leases are the old application's */
+    rpc_found_forget_all();   /* and so are finds (their sessions are gone, or unreachable) */
     rpc_conn *chain = NULL;
     while (g_n_idle > 0) {
         rpc_conn *c = g_idle[--g_n_idle];
@@ -307,6 +309,7 @@ void rpc_client_forget_after_fork(void)
     g_lost = false;
     g_tls_ctx = NULL;
     rpc_lease_after_fork();
+    rpc_found_after_fork();
 }
 
 /* ---- transport ------------------------------------------------------------------------------ */
@@ -721,10 +724,14 @@ static cf_err adopt_locked(rpc_conn *c, const join_ticket *t, const rpc_hello *s
     return CF_OK;
 }
 
+bool rpc_client_speaks(unsigned minor)
+{
+    return atomic_load(&g_server_minor) >= minor;
+}
+
 bool rpc_client_leases(hsm_op_kind kind)
 {
-    unsigned minor = atomic_load(&g_server_minor);
-    return kind == HSM_OP_SIGN ? minor >= 2 : kind == HSM_OP_VERIFY ? minor >= 3 : false;
+    return kind == HSM_OP_SIGN ? rpc_client_speaks(2) : kind == HSM_OP_VERIFY ? rpc_client_speaks(3) : false;
 }
 
 /* Opens a connection in the slot checkout_locked reserved for c; c is closed on failure.

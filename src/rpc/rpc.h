@@ -33,8 +33,8 @@
 /* ---- protocol constants ----------------------------------------------------------------------- */
 #define RPC_MAGIC "CFR1"
 #define RPC_VERSION_MAJOR 1
-#define RPC_VERSION_MINOR 3   /* 1: the application token in HELLO / HELLO_OK; 2: signing leases (40-42);
-                                 3: verifying leases (43-44) */
+#define RPC_VERSION_MINOR 4   /* 1: the application token in HELLO / HELLO_OK; 2: signing leases (40-42);
+                                 3: verifying leases (43-44); 4: FIND_OBJECTS_FETCH (45) */
 #define RPC_MAX_DATA (1024u * 1024)                    /* the largest byte string a call carries */
 #define RPC_MAX_FRAME (RPC_MAX_DATA + 64u * 1024)      /* largest value of a frame's length field */
 #define RPC_HEADER_LEN 9u                              /* u32 length, u8 type, u32 id */
@@ -128,7 +128,8 @@ typedef enum {
       (RPC_T_DATA, RPC_T_ULONG)) \
     X(OP_REARM, 42, (RPC_T_ULONG, RPC_T_KIND, RPC_T_MECH, RPC_T_ULONG), ()) \
     X(VERIFY_LEASE, 43, (RPC_T_ULONG, RPC_T_BYTES, RPC_T_BYTES), (RPC_T_ULONG)) \
-    X(REARM_VERIFY, 44, (RPC_T_ULONG, RPC_T_MECH, RPC_T_ULONG, RPC_T_BYTES, RPC_T_BYTES), (RPC_T_ULONG))
+    X(REARM_VERIFY, 44, (RPC_T_ULONG, RPC_T_MECH, RPC_T_ULONG, RPC_T_BYTES, RPC_T_BYTES), (RPC_T_ULONG)) \
+    X(FIND_OBJECTS_FETCH, 45, (RPC_T_ULONG, RPC_T_TEMPLATE, RPC_T_ULONG), (RPC_T_LIST, RPC_T_ULONG))
 
 typedef enum {
 #define RPC_FN_ENUM(name, code, args, outs) RPC_FN_##name = code,

@@ -12,7 +12,7 @@
  * Built with -DRPC_FRAME_CORPUS instead, this file is the seed corpus generator: it writes a few
  * frames made by the real encoder into the directory named by argv[1]:
  *   cc -DRPC_FRAME_CORPUS -D_GNU_SOURCE -Isrc -I/usr/include/p11-kit-1 tests/fuzz/rpc_frame.c \
- *      $(ls src/rpc/[a-z]*.c | grep -v -e client -e pool -e lease) src/base/bytes.c src/base/error.c src/base/secmem.c -o gen \
+ *      $(ls src/rpc/[a-z]*.c | grep -v -e client -e pool -e lease -e found) src/base/bytes.c src/base/error.c src/base/secmem.c -o gen \
  *      && ./gen tests/fuzz/corpus/rpc_frame */
 #include <stdint.h>
 #include <stdio.h>
@@ -262,6 +262,23 @@ int main(int argc, char **argv)
     rp.out[0].ul = 250;
     OK(rpc_encode_response(&w, 10, &rp));
     put("resp-verify-lease", &w, 0);
+
+    /* protocol 1.4: C_FindObjectsInit with the first handles of its result */
+    CK_ATTRIBUTE by_label[] = { { CKA_LABEL, (void *)"key", 3 } };
+    c = (rpc_call){ .fn = RPC_FN_FIND_OBJECTS_FETCH };
+    c.arg[0].ul = 1;
+    c.arg[1].tmpl.attrs = by_label;
+    c.arg[1].tmpl.count = 1;
+    c.arg[2].ul = 64;
+    OK(rpc_encode_request(&w, 11, &c));
+    put("req-find-fetch", &w, 0);
+    CK_ULONG fetched[] = { 12, 13 };
+    rp = (rpc_reply){ .fn = RPC_FN_FIND_OBJECTS_FETCH, .status = CF_OK, .has_outputs = true };
+    rp.out[0].list.v = fetched;
+    rp.out[0].list.count = 2;
+    rp.out[1].ul = 0;
+    OK(rpc_encode_response(&w, 11, &rp));
+    put("resp-find-fetch", &w, 0);
 
     CK_ULONG handles[] = { 3, 4, 5 };
     rp = (rpc_reply){ .fn = RPC_FN_FIND_OBJECTS, .status = CF_OK, .has_outputs = true };

@@ -888,6 +888,107 @@ static void verify_lease_init_is_local(void **state)
     assert_rv(f->C_CloseSession(s2), CKR_OK);
 }
 
+/* ---- finds answered at init (protocol minor 4, FIND_OBJECTS_FETCH) --------------------------- */
+/* n session data objects labelled label on s. */
+static void make_data(CK_SESSION_HANDLE s, const char *label, int n)
+{
+    CK_OBJECT_CLASS cls = CKO_DATA;
+    for (int i = 0; i < n; i++) {
+        CK_ATTRIBUTE t[] = { { CKA_CLASS, &cls, sizeof cls }, { CKA_LABEL, (void *)label, strlen(label) },
+                             { CKA_VALUE, &i, sizeof i } };
+        CK_OBJECT_HANDLE o;
+        assert_rv(f->C_CreateObject(s, t, 3, &o), CKR_OK);
+    }
+}
+
+/* All the handles a find of label gives, max at a time; their count. */
+static CK_ULONG find_all(CK_SESSION_HANDLE s, const char *label, CK_ULONG max, CK_OBJECT_HANDLE *seen)
+{
+    CK_ATTRIBUTE t[] = { { CKA_LABEL, (void *)label, strlen(label) } };
+    assert_rv(f->C_FindObjectsInit(s, t, 1), CKR_OK);
+    assert_rv(f->C_FindObjectsInit(s, t, 1), CKR_OPERATION_ACTIVE);
+    CK_ULONG total = 0, n;
+    do {
+        assert_rv(f->C_FindObjects(s, seen + total, max, &n), CKR_OK);
+        assert_true(n <= max);
+        total += n;
+    } while (n > 0 && total < 200);
+    assert_rv(f->C_FindObjects(s, seen, max, &n), CKR_OK);   /* used up: stays 0 */
+    assert_int_equal(n, 0);
+    assert_rv(f->C_FindObjectsFinal(s), CKR_OK);
+    assert_rv(f->C_FindObjectsFinal(s), CKR_OPERATION_NOT_INITIALIZED);
+    return total;
+}
+
+/* Finds of 0, 1, 64 (all of them in the first answer, and the server's find kept for the rest)
+ * and 70 objects give every handle once, in any page size; a second init is OPERATION_ACTIVE, a
+ * final without a find OPERATION_NOT_INITIALIZED; a session closed in the middle of a find is fine. */
+static void find_fetch_semantics(void **state)
+{
+    (void)state;
+    NEED_COFFERD();
+    CK_SESSION_HANDLE s;
+    assert_rv(open_user_session(&s), CKR_OK);
+    make_data(s, "found-1", 1);
+    make_data(s, "found-64", 64);
+    make_data(s, "found-70", 70);
+    CK_OBJECT_HANDLE seen[256];
+    assert_int_equal(find_all(s, "found-none", 10, seen), 0);
+    assert_int_equal(find_all(s, "found-1", 10, seen), 1);
+    const struct { const char *label; CK_ULONG n; } cases[] = { { "found-64", 64 }, { "found-70", 70 } };
+    const CK_ULONG pages[] = { 1, 7, 64, 100 };
+    for (size_t c = 0; c < 2; c++)
+        for (size_t p = 0; p < 4; p++) {
+            assert_int_equal(find_all(s, cases[c].label, pages[p], seen), cases[c].n);
+            for (CK_ULONG i = 0; i < cases[c].n; i++)
+                for (CK_ULONG j = 0; j < i; j++)
+                    assert_true(seen[i] != seen[j]);
+        }
+    CK_ULONG n;
+    assert_rv(f->C_FindObjects(s, seen, 1, &n), CKR_OPERATION_NOT_INITIALIZED);
+    CK_ATTRIBUTE t[] = { { CKA_LABEL, "found-70", 8 } };
+    assert_rv(f->C_FindObjectsInit(s, t, 1), CKR_OK);
+    assert_rv(f->C_FindObjects(s, seen, 3, &n), CKR_OK);
+    assert_int_equal(n, 3);
+    assert_rv(f->C_CloseSession(s), CKR_OK);
+    assert_rv(open_user_session(&s), CKR_OK);
+    assert_rv(f->C_FindObjectsInit(s, t, 1), CKR_OK);   /* the closed session's find is gone */
+    assert_rv(f->C_FindObjects(s, seen, 3, &n), CKR_OK);
+    assert_int_equal(n, 0);                              /* its objects went with it */
+    assert_rv(f->C_FindObjectsFinal(s), CKR_OK);
+    assert_rv(f->C_CloseSession(s), CKR_OK);
+}
+
+/* A find whose result came with its init asks nothing more: with cofferd killed after
+ * C_FindObjectsInit, C_FindObjects still gives the key and C_FindObjectsFinal returns OK; the
+ * next call that needs the server reports the loss. A lookup by label is one round trip. */
+static void find_fetch_is_one_round_trip(void **state)
+{
+    (void)state;
+    NEED_COFFERD();
+    CK_SESSION_HANDLE s;
+    assert_rv(open_user_session(&s), CKR_OK);
+    CK_OBJECT_CLASS cls = CKO_PRIVATE_KEY;
+    CK_ATTRIBUTE t[] = { { CKA_CLASS, &cls, sizeof cls } };
+    assert_rv(f->C_FindObjectsInit(s, t, 1), CKR_OK);
+    stop_cofferd(SIGKILL);
+    CK_OBJECT_HANDLE o[8];
+    CK_ULONG n = 0;
+    assert_rv(f->C_FindObjects(s, o, 8, &n), CKR_OK);
+    assert_true(n >= 1);
+    assert_rv(f->C_FindObjectsFinal(s), CKR_OK);
+    CK_SESSION_INFO si;
+    CK_RV rv = f->C_GetSessionInfo(s, &si);
+    if (!gone_rv(rv))
+        fail_msg("C_GetSessionInfo after the server died returned %s", p11_rv_name(rv));
+    assert_true(start_cofferd());
+    CK_SESSION_HANDLE s2;
+    assert_rv(open_user_session(&s2), CKR_OK);
+    find_fixture_keys(s2);
+    assert_rv(sign_with(s2, &ecdsa, ec_priv, ec_pub, 8, true), CKR_OK);
+    assert_rv(f->C_CloseSession(s2), CKR_OK);
+}
+
 /* ---- a scripted server: the pool's rules, whatever cofferd does today -------------------------- */
 /* A minimal server of the wire protocol (docs/protocol.md) on its own socket, in this process:
  * HELLO_OK with or without application tokens (it keeps one application, forgotten when its last
@@ -1319,6 +1420,8 @@ int main(void)
         cmocka_unit_test(verify_lease_keeps_init_semantics),
         cmocka_unit_test(verify_lease_holds_off_destroy),
         cmocka_unit_test(verify_lease_init_is_local),
+        cmocka_unit_test(find_fetch_semantics),
+        cmocka_unit_test(find_fetch_is_one_round_trip),
         cmocka_unit_test(server_restart),
         cmocka_unit_test(mock_without_tokens_one_connection),
         cmocka_unit_test(mock_with_tokens_pool_joins),

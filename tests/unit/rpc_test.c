@@ -298,7 +298,7 @@ static bool has_type(const rpc_type *types, rpc_type t)
 static void test_function_table(void **state)
 {
     (void)state;
-    assert_int_equal(rpc_fn_count, 44);
+    assert_int_equal(rpc_fn_count, 45);
     for (size_t i = 0; i < rpc_fn_count; i++) {
         const rpc_fn *fn = &rpc_fns[i];
         assert_ptr_equal(rpc_fn_find(fn->code), fn);
@@ -312,7 +312,7 @@ static void test_function_table(void **state)
         assert_int_equal(fn->outs[RPC_MAX_OUTS], RPC_T_END);
     }
     assert_null(rpc_fn_find(0));
-    assert_null(rpc_fn_find(45));
+    assert_null(rpc_fn_find(46));
     assert_null(rpc_fn_find(UINT32_MAX));
     assert_string_equal(rpc_fn_find(RPC_FN_OP_ONESHOT)->name, "OP_ONESHOT");
     assert_int_equal(RPC_FN_GENERATE_RANDOM, 39);
@@ -320,6 +320,7 @@ static void test_function_table(void **state)
     assert_string_equal(rpc_fn_find(41)->name, "OP_REARM_ONESHOT");
     assert_int_equal(RPC_FN_VERIFY_LEASE, 43);
     assert_int_equal(RPC_FN_REARM_VERIFY, 44);
+    assert_int_equal(RPC_FN_FIND_OBJECTS_FETCH, 45);
 }
 
 static void test_status_table(void **state)
@@ -423,7 +424,7 @@ static void test_handshake(void **state)
     char msg[160];
     rpc_hello self = rpc_hello_self();
     assert_int_equal(self.major, 1);
-    assert_int_equal(self.minor, 3);
+    assert_int_equal(self.minor, 4);
     assert_false(self.has_token);
     if (sizeof(CK_ULONG) == 8)
         assert_true(self.flags & RPC_HELLO_ULONG64);
