@@ -956,6 +956,25 @@ static void find_fetch_semantics(void **state)
     assert_rv(f->C_FindObjects(s, seen, 3, &n), CKR_OK);
     assert_int_equal(n, 0);                              /* its objects went with it */
     assert_rv(f->C_FindObjectsFinal(s), CKR_OK);
+
+    /* more finds at once than the module's table holds: those without room use the plain calls */
+    make_data(s, "found-t", 1);
+    enum { MANY = 80 };
+    CK_SESSION_HANDLE ss[MANY];
+    CK_ATTRIBUTE tt[] = { { CKA_LABEL, "found-t", 7 } };
+    for (int i = 0; i < MANY; i++) {
+        assert_rv(f->C_OpenSession(slot, CKF_SERIAL_SESSION, NULL, NULL, &ss[i]), CKR_OK);
+        assert_rv(f->C_FindObjectsInit(ss[i], tt, 1), CKR_OK);
+    }
+    for (int i = 0; i < MANY; i++) {
+        assert_rv(f->C_FindObjectsInit(ss[i], tt, 1), CKR_OPERATION_ACTIVE);
+        assert_rv(f->C_FindObjects(ss[i], seen, 4, &n), CKR_OK);
+        assert_int_equal(n, 1);
+        assert_rv(f->C_FindObjects(ss[i], seen, 4, &n), CKR_OK);
+        assert_int_equal(n, 0);
+        assert_rv(f->C_FindObjectsFinal(ss[i]), CKR_OK);
+        assert_rv(f->C_CloseSession(ss[i]), CKR_OK);
+    }
     assert_rv(f->C_CloseSession(s), CKR_OK);
 }
 
