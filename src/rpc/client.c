@@ -111,11 +111,6 @@ static rpc_value mech(const CK_MECHANISM *m)
 /* Leases (lease.c): C_SignInit (C_VerifyInit) under a lease is pending here, and the next call on
  * the session for that operation carries it: OP_REARM_ONESHOT for C_Sign (REARM_VERIFY for
  * C_Verify), OP_REARM before any other call that acts on the operation. */
-static bool leases(hsm_op_kind kind)
-{
-    return rpc_client_leases(kind);
-}
-
 static cf_err send_rearm(const rpc_lease_init *li)
 {
     CALL(OP_REARM);
@@ -415,9 +410,11 @@ static cf_err plain_find_final(CK_SESSION_HANDLE s)
 
 /* Finds (found.c): with a server of minor 4, C_FindObjectsInit is FIND_OBJECTS_FETCH, which also
  * brings the first handles; C_FindObjects and C_FindObjectsFinal are then answered here, and go
- * to the server only for the rest of a larger result. */
-static cf_err find_fetch(CK_SESSION_HANDLE s, const CK_ATTRIBUTE *t, CK_ULONG n)
+ * to the server only for the rest of a larger result. *plain: the table had no room for s (the
+ * server's find was ended): the caller uses the plain calls instead. */
+static cf_err find_fetch(CK_SESSION_HANDLE s, const CK_ATTRIBUTE *t, CK_ULONG n, bool *plain)
 {
+    *plain = false;
     CALL(FIND_OBJECTS_FETCH);
     c.arg[0] = u(s);
     c.arg[1] = tmpl(t, n);
@@ -436,7 +433,8 @@ static cf_err find_fetch(CK_SESSION_HANDLE s, const CK_ATTRIBUTE *t, CK_ULONG n)
     /* no room in the table: end the server's find and ask the plain way (its snapshot now) */
     if (more)
         CF_TRY(plain_find_final(s));
-    return CF_E_BUFFER_TOO_SMALL;   /* not an answer: the caller's signal to use the plain calls */
+    *plain = true;
+    return CF_OK;
 }
 
 cf_err rpc_client_find_objects_init(CK_SESSION_HANDLE s, const CK_ATTRIBUTE *t, CK_ULONG n)
@@ -444,8 +442,9 @@ cf_err rpc_client_find_objects_init(CK_SESSION_HANDLE s, const CK_ATTRIBUTE *t, 
     if (rpc_found_active(s))
         return CF_E_OPERATION_ACTIVE;
     if (rpc_client_speaks(4)) {
-        cf_err st = find_fetch(s, t, n);
-        if (st != CF_E_BUFFER_TOO_SMALL)
+        bool plain;
+        cf_err st = find_fetch(s, t, n, &plain);
+        if (st != CF_OK || !plain)
             return st;
     }
     CALL(FIND_OBJECTS_INIT);
@@ -502,7 +501,7 @@ cf_err rpc_client_op_init(CK_SESSION_HANDLE s, hsm_op_kind kind, const CK_MECHAN
     c.arg[2] = mech(m);
     c.arg[3] = u(key);
     cf_err rv = call_status(&c);
-    if (rv == CF_OK && leases(kind))
+    if (rv == CF_OK && rpc_client_leases(kind))
         rpc_lease_init_ok(s, kind, m, key);
     return rv;
 }
@@ -548,7 +547,7 @@ static cf_err data_call(rpc_call *c, size_t outbuf_idx, uint8_t *out, CK_ULONG *
 cf_err rpc_client_op_oneshot(CK_SESSION_HANDLE s, hsm_op_kind kind, const uint8_t *in, size_t inlen,
                              uint8_t *out, CK_ULONG *outlen)
 {
-    if (kind == HSM_OP_SIGN && leases(kind))
+    if (kind == HSM_OP_SIGN && rpc_client_leases(kind))
         return sign_leased(s, in, inlen, out, outlen);
     CALL(OP_ONESHOT);
     c.arg[0] = u(s);
@@ -604,7 +603,7 @@ static cf_err verify_leased(CK_SESSION_HANDLE s, const uint8_t *data, size_t len
 
 cf_err rpc_client_verify(CK_SESSION_HANDLE s, const uint8_t *data, size_t len, const uint8_t *sig, size_t siglen)
 {
-    if (leases(HSM_OP_VERIFY))
+    if (rpc_client_leases(HSM_OP_VERIFY))
         return verify_leased(s, data, len, sig, siglen);
     CALL(VERIFY);
     c.arg[0] = u(s);
