@@ -741,6 +741,18 @@ static void lease_wait_holds_no_worker(void **state)
     assert_rv(f->C_CloseSession(s), CKR_OK);
 }
 
+/* After a case killed cofferd: it is started again, and a new session finds the fixture's keys
+ * anew and signs (digest made of a). */
+static void cofferd_back(int a)
+{
+    assert_true(start_cofferd());
+    CK_SESSION_HANDLE s2;
+    assert_rv(open_user_session(&s2), CKR_OK);
+    find_fixture_keys(s2);
+    assert_rv(sign_with(s2, &ecdsa, ec_priv, ec_pub, a, true), CKR_OK);
+    assert_rv(f->C_CloseSession(s2), CKR_OK);
+}
+
 /* Under a lease C_SignInit asks nothing: with cofferd killed right after a signature it still
  * answers OK (a round trip would have found no server), and the C_Sign that carries it reports
  * the loss. cofferd is started again and the fixture's keys found anew. */
@@ -758,12 +770,7 @@ static void lease_init_is_local(void **state)
     CK_RV rv = f->C_Sign(s, dig, sizeof dig, sig, &len);
     if (!gone_rv(rv))
         fail_msg("C_Sign after the server died returned %s", p11_rv_name(rv));
-    assert_true(start_cofferd());
-    CK_SESSION_HANDLE s2;
-    assert_rv(open_user_session(&s2), CKR_OK);
-    find_fixture_keys(s2);
-    assert_rv(sign_with(s2, &ecdsa, ec_priv, ec_pub, 2, true), CKR_OK);
-    assert_rv(f->C_CloseSession(s2), CKR_OK);
+    cofferd_back(2);
 }
 
 /* ---- verifying leases (protocol minor 3) ----------------------------------------------------- */
@@ -880,12 +887,7 @@ static void verify_lease_init_is_local(void **state)
     CK_RV rv = verify_dig(s, 6, sig, len);
     if (!gone_rv(rv))
         fail_msg("C_Verify after the server died returned %s", p11_rv_name(rv));
-    assert_true(start_cofferd());
-    CK_SESSION_HANDLE s2;
-    assert_rv(open_user_session(&s2), CKR_OK);
-    find_fixture_keys(s2);
-    assert_rv(sign_with(s2, &ecdsa, ec_priv, ec_pub, 7, true), CKR_OK);
-    assert_rv(f->C_CloseSession(s2), CKR_OK);
+    cofferd_back(7);
 }
 
 /* ---- finds answered at init (protocol minor 4, FIND_OBJECTS_FETCH) --------------------------- */
@@ -1000,12 +1002,7 @@ static void find_fetch_is_one_round_trip(void **state)
     CK_RV rv = f->C_GetSessionInfo(s, &si);
     if (!gone_rv(rv))
         fail_msg("C_GetSessionInfo after the server died returned %s", p11_rv_name(rv));
-    assert_true(start_cofferd());
-    CK_SESSION_HANDLE s2;
-    assert_rv(open_user_session(&s2), CKR_OK);
-    find_fixture_keys(s2);
-    assert_rv(sign_with(s2, &ecdsa, ec_priv, ec_pub, 8, true), CKR_OK);
-    assert_rv(f->C_CloseSession(s2), CKR_OK);
+    cofferd_back(8);
 }
 
 /* ---- a scripted server: the pool's rules, whatever cofferd does today -------------------------- */
