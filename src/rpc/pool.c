@@ -66,11 +66,17 @@
  * context switches: a single-threaded signer gets about twice the P-256 signatures per second.
  * When other threads are runnable each yield lets them run; when none is, the thread spends
  * those microseconds of CPU instead of sleeping through them, then sleeps as before (an RSA
- * signature takes longer). Only while the pool has a single connection (one thread calls): with
- * several callers, a thread spinning on a core keeps the scheduler from moving a runnable server
- * worker there (2 and 8 threads lost 5-10%). */
+ * signature takes longer). Only for a lone caller (lone_caller): with several callers, a thread
+ * spinning on a core keeps the scheduler from moving a runnable server worker there (2 and 8
+ * threads lost 5-10%). */
 #define SPIN_YIELDS 5
 #define SPIN_US 50
+/* A call is a lone caller's when no other thread started one in the last LONE_US microseconds.
+ * Not "the pool has one connection": a process that was once busy keeps its idle connections,
+ * and its later lone caller would never spin (a one-thread find + sign ran at half speed after
+ * an 8-thread phase). Not "one call in flight": with two callers that is often true for an
+ * instant, and their spinning cost 0-3%. */
+#define LONE_US 10000
 
 struct rpc_conn {
     int fd;                        /* -1 until connected */
@@ -78,6 +84,7 @@ struct rpc_conn {
     unsigned gen;                  /* g_gen when it joined the application */
     uint32_t next_id;              /* request ids: unique per connection, never 0 */
     bool idle;                     /* on the idle stack (under g_mu) */
+    bool spin;                     /* the answer being waited for is a lone caller's (SPIN_US) */
     int64_t put_ms;                /* when it went on the idle stack (monotonic) */
     rpc_conn *prev, *next;         /* g_all (under g_mu) */
     size_t have;                   /* bytes received into in[] */
@@ -100,7 +107,7 @@ static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t g_cv = PTHREAD_COND_INITIALIZER;   /* a connection or a slot came free */
 static rpc_conn *g_idle[POOL_MAX];   /* the idle stack: the most recently used on top */
 static size_t g_n_idle;
-static _Atomic size_t g_n_open;      /* open, being opened, busy or idle (changed under g_mu) */
+static size_t g_n_open;              /* open, being opened, busy or idle (under g_mu) */
 static rpc_conn *g_all;              /* every connection of g_n_open (fork and finalize close them) */
 static unsigned g_gen;
 static bool g_have_token;            /* the server speaks tokens and named our application */
@@ -108,6 +115,9 @@ static uint8_t g_token[RPC_APP_TOKEN_LEN];
 static bool g_lost;                  /* a connection failed: session calls fail until a slot call reconnects */
 static atomic_uint g_server_minor;   /* the server's protocol minor version (leases: 2 sign, 3 verify) */
 static unsigned g_timeout_s;         /* [client] timeout (0: none); set before the first call */
+static _Atomic uintptr_t g_last_caller;   /* the thread (&t_caller) that started the last call */
+static _Atomic int64_t g_shared_until;    /* monotonic µs: until then, calls are not a lone caller's */
+static _Thread_local char t_caller;       /* its address names the thread */
 
 /* The server, set at C_Initialize (before any call, which sees it through p11_live's barrier):
  * the socket path or "tls:HOST:PORT" (for messages), and for TLS the host, port and PEM paths. */
@@ -361,6 +371,23 @@ static int64_t mono_us(void)
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
+/* Whether the call the thread starts now is a lone caller's (LONE_US). Two relaxed atomics and
+ * a vDSO clock read per call; the store is skipped while the same thread keeps calling. */
+static bool lone_caller(void)
+{
+    uintptr_t me = (uintptr_t)&t_caller;
+    int64_t now = mono_us();
+    uintptr_t last = atomic_load_explicit(&g_last_caller, memory_order_relaxed);
+    if (last != me) {
+        atomic_store_explicit(&g_last_caller, me, memory_order_relaxed);
+        if (last != 0) {
+            atomic_store_explicit(&g_shared_until, now + LONE_US, memory_order_relaxed);
+            return false;
+        }
+    }
+    return now >= atomic_load_explicit(&g_shared_until, memory_order_relaxed);
+}
+
 /* Sleeps until the server's answer (or the end of the stream) can be read, after the spin of
  * SPIN_YIELDS and SPIN_US. On a Unix socket the poll also saves a context switch per call: a thread asleep in
  * recv() is woken when the server reads the request too (Linux's unix_write_space wakes every
@@ -370,7 +397,7 @@ static bool wait_readable(const rpc_conn *c)
 {
     struct pollfd p = { .fd = c->fd, .events = POLLIN };
     int n;
-    int64_t end = 0, spin_us = atomic_load_explicit(&g_n_open, memory_order_relaxed) <= 1 ? SPIN_US : 0;
+    int64_t end = 0, spin_us = c->spin ? SPIN_US : 0;
     for (int i = 0;; i++) {
         if (poll(&p, 1, 0) != 0)
             return true;   /* readable, or an error the read reports */
@@ -659,6 +686,7 @@ static cf_err checkout_locked(bool may_reconnect, rpc_conn **c, join_ticket *t)
     n->gen = g_gen;
     n->next_id = 1;
     n->idle = false;
+    n->spin = false;
     n->have = n->used = 0;
     n->big = NULL;
     n->big_len = 0;
@@ -920,6 +948,7 @@ cf_err rpc_client_transact(const rpc_call *call, rpc_answer *a)
 {
     memset(a, 0, sizeof *a);
     a->arena = (rpc_arena)RPC_ARENA_INIT;
+    bool spin = lone_caller();
     rpc_conn *c;
     CF_TRY(pool_get(slot_level(call->fn), &c));
     uint32_t id = c->next_id++;
@@ -934,7 +963,9 @@ cf_err rpc_client_transact(const rpc_call *call, rpc_answer *a)
         return rv;
     }
     rpc_frame f;
+    c->spin = spin;
     rv = conn_read_frame(c, &f);
+    c->spin = false;
     if (rv == CF_OK)
         rv = take_answer(&f, call, id, a);
     if (rv == CF_OK) {
