@@ -58,6 +58,7 @@ typedef struct hsm_object {
     uint64_t slot;
     int64_t store_id, seq;         /* token objects */
     CK_SESSION_HANDLE owner;       /* session objects: the session that made it (0 for token) */
+    uint64_t app;                  /* session objects: its application, the only one that sees it */
     hsm_attrs attrs;
     CK_OBJECT_CLASS cls;
     bool is_token, is_private;

@@ -59,6 +59,10 @@ hsm_object *hsm_object_visible(const hsm_session *s, CK_OBJECT_HANDLE h)
     hsm_object *o = hsm_map_get(&g.objects, h);
     if (!o || o->slot != s->slot)
         return NULL;
+    /* PKCS#11 v2.40 4.4: a session object is only the creating application's (in cofferd, other
+     * clients' session objects are not even found) */
+    if (!o->is_token && o->app != s->app)
+        return NULL;
     if (o->is_private && hsm_session_login(s) != CKU_USER)
         return NULL;
     return o;
@@ -257,6 +261,7 @@ cf_err hsm_object_add(hsm_session *s, hsm_object *o, CK_OBJECT_HANDLE *out)
     rv = hsm_map_put(&g.objects, o->handle, o);
     if (rv == CF_OK && !o->is_token) {
         o->owner = s->handle;
+        o->app = s->app;
         g.session_objects++;
     }
     if (rv != CF_OK) {

@@ -680,6 +680,63 @@ static void applications_have_their_own_login(void **state)
     assert_int_equal(hsm_close_session(a0), CF_OK);
 }
 
+/* A session object is its application's alone (PKCS#11 v2.40 4.4): in cofferd another client,
+ * logged in to the same token, neither finds it nor reaches it by its handle. */
+static void session_objects_are_their_applications(void **state)
+{
+    (void)state;
+    CK_SLOT_ID slot = make_token("sobj");
+    CK_SESSION_HANDLE a1, a1b, a2, a0;
+    assert_int_equal(hsm_open_session_app(1, slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, &a1), CF_OK);
+    assert_int_equal(hsm_open_session_app(1, slot, CKF_SERIAL_SESSION, &a1b), CF_OK);
+    assert_int_equal(hsm_open_session_app(2, slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, &a2), CF_OK);
+    assert_int_equal(hsm_open_session(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, &a0), CF_OK);
+    assert_int_equal(hsm_login(a1, CKU_USER, USER, USERL), CF_OK);
+    assert_int_equal(hsm_login(a2, CKU_USER, USER, USERL), CF_OK);
+    assert_int_equal(hsm_login(a0, CKU_USER, USER, USERL), CF_OK);
+    CK_OBJECT_HANDLE pub, priv, data;
+    gen_ec(a1, &pub, &priv, false, false);   /* session objects of app 1 */
+    CK_OBJECT_CLASS dc = CKO_DATA;
+    CK_BBOOL no = CK_FALSE;
+    CK_ATTRIBUTE dt[] = { { CKA_CLASS, &dc, sizeof dc }, { CKA_TOKEN, &no, 1 }, { CKA_PRIVATE, &no, 1 },
+                          { CKA_VALUE, "v", 1 } };
+    assert_int_equal(hsm_create_object(a2, dt, 4, &data), CF_OK);   /* a public one of app 2 */
+    CK_ULONG size;
+    CK_MECHANISM ecdsa = { CKM_ECDSA, NULL, 0 };
+    uint8_t buf[8];
+    CK_ATTRIBUTE vt = { CKA_VALUE, buf, sizeof buf };
+    CK_OBJECT_HANDLE found[16];
+    CK_ULONG n;
+    CK_SESSION_HANDLE others[] = { a2, a0 };
+    for (size_t i = 0; i < 2; i++) {
+        CK_SESSION_HANDLE o = others[i];
+        assert_int_equal(hsm_get_object_size(o, priv, &size), CF_E_OBJECT_HANDLE_INVALID);
+        assert_int_equal(hsm_get_object_size(o, pub, &size), CF_E_OBJECT_HANDLE_INVALID);
+        assert_int_equal(hsm_op_init(o, HSM_OP_SIGN, &ecdsa, priv), CF_E_KEY_HANDLE_INVALID);
+        assert_int_equal(hsm_destroy_object(o, pub), CF_E_OBJECT_HANDLE_INVALID);
+        assert_int_equal(hsm_set_attribute_value(o, pub, dt + 3, 1), CF_E_OBJECT_HANDLE_INVALID);
+        assert_int_equal(hsm_find_objects_init(o, NULL, 0), CF_OK);
+        assert_int_equal(hsm_find_objects(o, found, 16, &n), CF_OK);
+        assert_int_equal(hsm_find_objects_final(o), CF_OK);
+        for (CK_ULONG k = 0; k < n; k++)
+            assert_true(found[k] != priv && found[k] != pub && (o == a2 || found[k] != data));
+    }
+    assert_int_equal(hsm_get_attribute_value(a1, data, &vt, 1), CF_E_OBJECT_HANDLE_INVALID);
+    assert_int_equal(hsm_get_attribute_value(a1b, data, &vt, 1), CF_E_OBJECT_HANDLE_INVALID);
+    assert_int_equal(hsm_get_attribute_value(a2, data, &vt, 1), CF_OK);
+    /* every session of the creating application sees them */
+    assert_int_equal(hsm_get_object_size(a1b, priv, &size), CF_OK);
+    assert_int_equal(hsm_op_init(a1b, HSM_OP_SIGN, &ecdsa, priv), CF_OK);
+    hsm_op_abort(a1b, HSM_OP_SIGN);
+    assert_int_equal(hsm_find_objects_init(a1b, NULL, 0), CF_OK);
+    assert_int_equal(hsm_find_objects(a1b, found, 16, &n), CF_OK);
+    assert_int_equal(hsm_find_objects_final(a1b), CF_OK);
+    assert_int_equal(n, 2);
+    hsm_app_end(1);
+    hsm_app_end(2);
+    assert_int_equal(hsm_close_session(a0), CF_OK);
+}
+
 static void config_errors_name_the_line(void **state)
 {
     (void)state;
@@ -716,6 +773,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(wrap_and_derive, setup, teardown),
         cmocka_unit_test_setup_teardown(other_process_objects, setup, teardown),
         cmocka_unit_test_setup_teardown(applications_have_their_own_login, setup, teardown),
+        cmocka_unit_test_setup_teardown(session_objects_are_their_applications, setup, teardown),
         cmocka_unit_test_setup_teardown(config_errors_name_the_line, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
