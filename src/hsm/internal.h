@@ -192,6 +192,10 @@ cf_err hsm_pin_check_len(size_t len);
 cf_err hsm_pin_make(const uint8_t *pin, size_t len, const uint8_t dk[CF_DATA_KEY_LEN], cf_pin_record *r);
 /* Verifies against the record, yielding the data key (secret alloc) on success; counts failures. */
 cf_err hsm_pin_verify(hsm_token *t, cf_pin_who who, const uint8_t *pin, size_t len, uint8_t **dk);
+/* Tests only (NULL otherwise): called with no lock held by C_InitToken of a token and by token
+ * deletion after the SO PIN check, just before the write lock under which the store is rewritten,
+ * so a test can open a session in that gap. */
+extern void (*hsm_test_before_rewrite)(CK_SLOT_ID slot);
 
 /* util */
 void hsm_pad(uint8_t *dst, size_t n, const char *src);   /* blank-padded fixed field */

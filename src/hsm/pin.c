@@ -269,6 +269,38 @@ static cf_err hsm_set_pin_impl(CK_SESSION_HANDLE h, const uint8_t *old, size_t o
     return rv;
 }
 
+/* Whether a session is open on the slot (g.lock held, any mode). */
+static bool slot_has_sessions(uint64_t slot)
+{
+    for (size_t i = 0; i < g.sessions.cap; i++) {
+        hsm_session *o = g.sessions.keys[i] ? g.sessions.vals[i] : NULL;
+        if (o && o->slot == slot)
+            return true;
+    }
+    return false;
+}
+
+void (*hsm_test_before_rewrite)(CK_SLOT_ID slot);
+
+/* The check that decides whether a token may be re-initialized or deleted, made under the write
+ * lock just before the store is rewritten (g.lock held for writing). The first checks ran under a
+ * read lock dropped for the SO PIN's PBKDF2; in that gap another application may have opened a
+ * session, which would outlive its token, or the slot may have changed: the token deleted, or the
+ * free slot initialized by another call, whose token would be replaced without its SO PIN. */
+static cf_err slot_still_unused(uint64_t slot, bool existing)
+{
+    if ((hsm_token_get(slot) != NULL) != existing)
+        return CF_E_SLOT_ID_INVALID;
+    return slot_has_sessions(slot) ? CF_E_SESSION_EXISTS : CF_OK;
+}
+
+/* Runs the test hook (no lock held) between the SO PIN check and the write lock. */
+static void before_rewrite(CK_SLOT_ID slot)
+{
+    if (hsm_test_before_rewrite)
+        hsm_test_before_rewrite(slot);
+}
+
 static cf_err hsm_init_token_impl(CK_SLOT_ID slot, const uint8_t *so_pin, size_t pinlen, const uint8_t *label)
 {
     CF_ENSURE(g.initialized, CF_E_NOT_INITIALIZED);
@@ -278,13 +310,8 @@ static cf_err hsm_init_token_impl(CK_SLOT_ID slot, const uint8_t *so_pin, size_t
     bool existing = hsm_token_get(slot) != NULL;
     if (!existing && slot != g.free_slot)
         rv = CF_E_SLOT_ID_INVALID;
-    else if (existing) {
-        for (size_t i = 0; i < g.sessions.cap && rv == CF_OK; i++) {
-            hsm_session *o = g.sessions.keys[i] ? g.sessions.vals[i] : NULL;
-            if (o && o->slot == slot)
-                rv = CF_E_SESSION_EXISTS;
-        }
-    }
+    else if (existing && slot_has_sessions(slot))
+        rv = CF_E_SESSION_EXISTS;   /* refused before a PIN try is spent; decided again below */
     pthread_rwlock_unlock(&g.lock);
     CF_TRY(rv);
     CF_TRY(hsm_pin_check_len(pinlen));
@@ -313,7 +340,10 @@ static cf_err hsm_init_token_impl(CK_SLOT_ID slot, const uint8_t *so_pin, size_t
     if (rv == CF_OK)
         rv = hsm_pin_make_for(CF_PIN_SO, so_pin, pinlen, dk, &rec.pin[CF_PIN_SO]);
     cf_secret_free(dk, CF_DATA_KEY_LEN);
+    before_rewrite(slot);
     pthread_rwlock_wrlock(&g.lock);
+    if (rv == CF_OK)
+        rv = slot_still_unused(slot, existing);
     if (rv == CF_OK)
         rv = cf_store_token_init(g.store, &rec);
     if (rv == CF_OK)
@@ -331,18 +361,18 @@ cf_err hsm_delete_token(CK_SLOT_ID slot, const uint8_t *so_pin, size_t pinlen)
     CF_TRY(hsm_sync_if_changed());
     pthread_rwlock_rdlock(&g.lock);
     cf_err rv = hsm_token_get(slot) ? CF_OK : CF_E_SLOT_ID_INVALID;
-    for (size_t i = 0; i < g.sessions.cap && rv == CF_OK; i++) {
-        hsm_session *o = g.sessions.keys[i] ? g.sessions.vals[i] : NULL;
-        if (o && o->slot == slot)
-            rv = CF_E_SESSION_EXISTS;
-    }
+    if (rv == CF_OK && slot_has_sessions(slot))
+        rv = CF_E_SESSION_EXISTS;   /* refused before a PIN try is spent; decided again below */
     pthread_rwlock_unlock(&g.lock);
     CF_TRY(rv);
     uint8_t *dk = NULL;
     CF_TRY(verify_slot_pin(slot, CF_PIN_SO, so_pin, pinlen, &dk));
     cf_secret_free(dk, CF_DATA_KEY_LEN);
+    before_rewrite(slot);
     pthread_rwlock_wrlock(&g.lock);
-    rv = cf_store_token_delete(g.store, slot);
+    rv = slot_still_unused(slot, true);
+    if (rv == CF_OK)
+        rv = cf_store_token_delete(g.store, slot);
     if (rv == CF_OK)
         rv = hsm_tokens_refresh();
     pthread_rwlock_unlock(&g.lock);

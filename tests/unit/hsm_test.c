@@ -14,6 +14,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 #include "hsm/hsm.h"
+#include "hsm/internal.h"   /* hsm_test_before_rewrite */
 #include "hsm_harness.h"
 
 /* A temporary directory and conf (PINs locked after 3 tries), the engine up; the rest: support/hsm_harness.h. */
@@ -761,6 +762,58 @@ static void config_errors_name_the_line(void **state)
     init_engine();
 }
 
+/* What another application does while C_InitToken or the deletion runs the SO PIN's PBKDF2 with
+ * no lock held (hsm_test_before_rewrite): the hook runs once. */
+static CK_SESSION_HANDLE gap_session;
+static void open_session_in_gap(CK_SLOT_ID slot)
+{
+    hsm_test_before_rewrite = NULL;
+    assert_int_equal(hsm_open_session_app(77, slot, CKF_SERIAL_SESSION, &gap_session), CF_OK);
+}
+
+static void init_token_in_gap(CK_SLOT_ID slot)
+{
+    hsm_test_before_rewrite = NULL;
+    uint8_t l[32];
+    label32(l, "first");
+    assert_int_equal(hsm_init_token(slot, SO, SOL, l), CF_OK);
+}
+
+/* The refusal to re-initialize or delete a token with open sessions is decided under the write
+ * lock the store is rewritten under: a session opened after the first check (in the PBKDF2 gap)
+ * stops the call, and the token and the session stay. */
+static void rewrite_rechecks_under_write_lock(void **state)
+{
+    (void)state;
+    CK_SLOT_ID slot = make_token("busy");
+    uint8_t l[32];
+    label32(l, "wiped");
+    CK_TOKEN_INFO ti;
+    CK_SESSION_INFO si;
+    hsm_test_before_rewrite = open_session_in_gap;
+    assert_int_equal(hsm_init_token(slot, SO, SOL, l), CF_E_SESSION_EXISTS);
+    assert_int_equal(hsm_get_token_info(slot, &ti), CF_OK);
+    assert_memory_equal(ti.label, "busy ", 5);
+    assert_int_equal(hsm_get_session_info(gap_session, &si), CF_OK);
+    assert_int_equal(hsm_close_session(gap_session), CF_OK);
+
+    hsm_test_before_rewrite = open_session_in_gap;
+    assert_int_equal(hsm_delete_token(slot, SO, SOL), CF_E_SESSION_EXISTS);
+    assert_int_equal(hsm_get_token_info(slot, &ti), CF_OK);
+    assert_true(ti.flags & CKF_TOKEN_INITIALIZED);
+    assert_int_equal(hsm_get_session_info(gap_session, &si), CF_OK);
+    assert_int_equal(hsm_close_session(gap_session), CF_OK);
+    assert_int_equal(hsm_delete_token(slot, SO, SOL), CF_OK);   /* with no session it goes */
+
+    /* two C_InitToken of the free slot: the second finds a token it checked no SO PIN of */
+    CK_SLOT_ID fresh = free_slot();
+    label32(l, "second");
+    hsm_test_before_rewrite = init_token_in_gap;
+    assert_int_equal(hsm_init_token(fresh, SO, SOL, l), CF_E_SLOT_ID_INVALID);
+    assert_int_equal(hsm_get_token_info(fresh, &ti), CF_OK);
+    assert_memory_equal(ti.label, "first ", 6);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -775,6 +828,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(applications_have_their_own_login, setup, teardown),
         cmocka_unit_test_setup_teardown(session_objects_are_their_applications, setup, teardown),
         cmocka_unit_test_setup_teardown(config_errors_name_the_line, setup, teardown),
+        cmocka_unit_test_setup_teardown(rewrite_rechecks_under_write_lock, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
