@@ -83,10 +83,11 @@ static cf_err h_get_mechanism_info(hsrv_app *c, rpc_value *a, rpc_value *o, rpc_
     return hsm_get_mechanism_info(a[0].ul, a[1].ul, &o[0].mech_info);
 }
 
+/* No session names the caller: its application id is passed for the audit log. */
 static cf_err h_init_token(hsrv_app *c, rpc_value *a, rpc_value *o, rpc_arena *ar)
 {
-    (void)c, (void)o, (void)ar;
-    return hsm_init_token(a[0].ul, a[1].bytes.p, a[1].bytes.len, a[2].bytes.p);
+    (void)o, (void)ar;
+    return hsm_init_token_app(c->id, a[0].ul, a[1].bytes.p, a[1].bytes.len, a[2].bytes.p);
 }
 
 static cf_err h_init_pin(hsrv_app *c, rpc_value *a, rpc_value *o, rpc_arena *ar)
@@ -103,8 +104,8 @@ static cf_err h_set_pin(hsrv_app *c, rpc_value *a, rpc_value *o, rpc_arena *ar)
 
 static cf_err h_delete_token(hsrv_app *c, rpc_value *a, rpc_value *o, rpc_arena *ar)
 {
-    (void)c, (void)o, (void)ar;
-    return hsm_delete_token(a[0].ul, a[1].bytes.p, a[1].bytes.len);
+    (void)o, (void)ar;
+    return hsm_delete_token_app(c->id, a[0].ul, a[1].bytes.p, a[1].bytes.len);
 }
 
 static cf_err h_pin_tries_left(hsrv_app *c, rpc_value *a, rpc_value *o, rpc_arena *ar)

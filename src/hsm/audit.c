@@ -27,6 +27,7 @@ const char *hsm_audit_type_name(hsm_audit_type t)
         [HSM_AUDIT_KEYGEN] = "keygen",           [HSM_AUDIT_CREATE] = "create",
         [HSM_AUDIT_UNWRAP] = "unwrap",           [HSM_AUDIT_DESTROY] = "destroy",
         [HSM_AUDIT_SET_ATTRIBUTE] = "set_attribute", [HSM_AUDIT_KEY_USE] = "key_use",
+        [HSM_AUDIT_TOKEN_DELETE] = "token_delete",
     };
     return (unsigned)t < HSM_AUDIT__COUNT ? names[t] : "unknown";
 }

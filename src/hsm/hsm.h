@@ -44,6 +44,10 @@ cf_err hsm_init_pin(CK_SESSION_HANDLE s, const uint8_t *pin, size_t pinlen);
 cf_err hsm_set_pin(CK_SESSION_HANDLE s, const uint8_t *old, size_t oldlen, const uint8_t *pin, size_t pinlen);
 /* coffer extension: deletes a token and everything in it (SO PIN required); its slot id is retired. */
 cf_err hsm_delete_token(CK_SLOT_ID slot, const uint8_t *so_pin, size_t pinlen);
+/* The two above for application app (they name no session, so the audit log learns the caller
+ * from this; the plain calls are application 0's). */
+cf_err hsm_init_token_app(uint64_t app, CK_SLOT_ID slot, const uint8_t *so_pin, size_t pinlen, const uint8_t *label);
+cf_err hsm_delete_token_app(uint64_t app, CK_SLOT_ID slot, const uint8_t *so_pin, size_t pinlen);
 
 /* coffer extension: how many consecutive wrong PINs (CKU_USER or CKU_SO) the token still accepts
  * before it locks; CK_UNAVAILABLE_INFORMATION when there is no limit. */
@@ -156,7 +160,7 @@ cf_err hsm_generate_random(CK_SESSION_HANDLE s, uint8_t *out, size_t len);
  * carries a PIN or key material. Events of calls that fail before naming a valid session or slot
  * are not reported. */
 typedef enum {
-    HSM_AUDIT_TOKEN_INIT = 0,  /* C_InitToken (slot; result) */
+    HSM_AUDIT_TOKEN_INIT = 0,  /* C_InitToken (slot; result, including the SO PIN check's) */
     HSM_AUDIT_LOGIN,           /* C_Login (user type; result: OK, PIN_INCORRECT, PIN_LOCKED...) */
     HSM_AUDIT_PIN_CHANGE,      /* C_InitPIN / C_SetPIN (user type whose PIN changed) */
     HSM_AUDIT_PIN_LOCKED,      /* a failed login left the PIN with no tries (user type) */
@@ -166,6 +170,7 @@ typedef enum {
     HSM_AUDIT_DESTROY,         /* C_DestroyObject */
     HSM_AUDIT_SET_ATTRIBUTE,   /* C_SetAttributeValue */
     HSM_AUDIT_KEY_USE,         /* C_SignInit / C_DecryptInit with a private or secret key */
+    HSM_AUDIT_TOKEN_DELETE,    /* hsm_delete_token (slot; result, including the SO PIN check's) */
     HSM_AUDIT__COUNT
 } hsm_audit_type;
 
@@ -176,7 +181,8 @@ typedef struct {
     int64_t object;            /* store id of a token object; 0: none or a session object */
     char label[65];            /* the object's CKA_LABEL (truncated, NUL-terminated) or "" */
     hsm_audit_type type;
-    CK_USER_TYPE user;         /* LOGIN / PIN_CHANGE / PIN_LOCKED; else CK_UNAVAILABLE_INFORMATION */
+    CK_USER_TYPE user;         /* LOGIN / PIN_CHANGE / PIN_LOCKED / TOKEN_INIT / TOKEN_DELETE; else
+                                * CK_UNAVAILABLE_INFORMATION */
     CK_ULONG op;               /* KEY_USE: hsm_op_kind; else 0 */
     cf_err result;
 } hsm_audit_event;

@@ -301,7 +301,9 @@ static void before_rewrite(CK_SLOT_ID slot)
         hsm_test_before_rewrite(slot);
 }
 
-static cf_err hsm_init_token_impl(CK_SLOT_ID slot, const uint8_t *so_pin, size_t pinlen, const uint8_t *label)
+/* named: set once the slot is known to be the free one or a token's (the call is then audited). */
+static cf_err hsm_init_token_impl(CK_SLOT_ID slot, const uint8_t *so_pin, size_t pinlen, const uint8_t *label,
+                                  bool *named)
 {
     CF_ENSURE(g.initialized, CF_E_NOT_INITIALIZED);
     CF_TRY(hsm_sync_if_changed());
@@ -312,6 +314,7 @@ static cf_err hsm_init_token_impl(CK_SLOT_ID slot, const uint8_t *so_pin, size_t
         rv = CF_E_SLOT_ID_INVALID;
     else if (existing && slot_has_sessions(slot))
         rv = CF_E_SESSION_EXISTS;   /* refused before a PIN try is spent; decided again below */
+    *named = rv != CF_E_SLOT_ID_INVALID;
     pthread_rwlock_unlock(&g.lock);
     CF_TRY(rv);
     CF_TRY(hsm_pin_check_len(pinlen));
@@ -355,7 +358,7 @@ static cf_err hsm_init_token_impl(CK_SLOT_ID slot, const uint8_t *so_pin, size_t
     return rv;
 }
 
-cf_err hsm_delete_token(CK_SLOT_ID slot, const uint8_t *so_pin, size_t pinlen)
+static cf_err hsm_delete_token_impl(CK_SLOT_ID slot, const uint8_t *so_pin, size_t pinlen, bool *named)
 {
     CF_ENSURE(g.initialized, CF_E_NOT_INITIALIZED);
     CF_TRY(hsm_sync_if_changed());
@@ -363,6 +366,7 @@ cf_err hsm_delete_token(CK_SLOT_ID slot, const uint8_t *so_pin, size_t pinlen)
     cf_err rv = hsm_token_get(slot) ? CF_OK : CF_E_SLOT_ID_INVALID;
     if (rv == CF_OK && slot_has_sessions(slot))
         rv = CF_E_SESSION_EXISTS;   /* refused before a PIN try is spent; decided again below */
+    *named = rv != CF_E_SLOT_ID_INVALID;
     pthread_rwlock_unlock(&g.lock);
     CF_TRY(rv);
     uint8_t *dk = NULL;
@@ -435,26 +439,68 @@ cf_err hsm_set_pin(CK_SESSION_HANDLE h, const uint8_t *old, size_t oldlen, const
     return rv;
 }
 
-cf_err hsm_init_token(CK_SLOT_ID slot, const uint8_t *so_pin, size_t pinlen, const uint8_t *label)
+/* The record of a call that names a slot, not a session, and checks the SO PIN (C_InitToken,
+ * token deletion): app is the caller's, result is the PIN check's when it failed (so SO-PIN
+ * guesses show), and the attempt that locked the PIN adds pin_locked. */
+static void audit_so_call(hsm_audit_type type, uint64_t app, CK_SLOT_ID slot, const char *label, cf_err rv)
+{
+    if (!hsm_audit_on())
+        return;
+    hsm_audit_event e;
+    memset(&e, 0, sizeof e);
+    e.type = type;
+    e.app = app;
+    e.slot = slot;
+    e.user = CKU_SO;
+    snprintf(e.label, sizeof e.label, "%s", label);
+    hsm_audit_event locked_ev = e;
+    hsm_audit_emit(&e, rv);
+    if (pin_just_locked) {
+        locked_ev.type = HSM_AUDIT_PIN_LOCKED;
+        hsm_audit_emit(&locked_ev, rv);
+    }
+}
+
+cf_err hsm_init_token_app(uint64_t app, CK_SLOT_ID slot, const uint8_t *so_pin, size_t pinlen, const uint8_t *label)
 {
     pin_just_locked = false;
-    cf_err rv = hsm_init_token_impl(slot, so_pin, pinlen, label);
-    if (hsm_audit_on() && rv != CF_E_NOT_INITIALIZED && rv != CF_E_SLOT_ID_INVALID) {
-        hsm_audit_event e;
-        memset(&e, 0, sizeof e);
-        e.type = HSM_AUDIT_TOKEN_INIT;
-        e.slot = slot;
-        e.user = CKU_SO;
-        size_t l = 32;
-        while (l > 0 && (label[l - 1] == ' ' || label[l - 1] == 0))
-            l--;
-        memcpy(e.label, label, l);
-        hsm_audit_event locked_ev = e;
-        hsm_audit_emit(&e, rv);
-        if (pin_just_locked) {
-            locked_ev.type = HSM_AUDIT_PIN_LOCKED;
-            hsm_audit_emit(&locked_ev, rv);
-        }
+    bool named = false;
+    cf_err rv = hsm_init_token_impl(slot, so_pin, pinlen, label, &named);
+    if (named) {
+        char l[33] = "";   /* the new label, its blank padding cut */
+        size_t n = 32;
+        while (n > 0 && (label[n - 1] == ' ' || label[n - 1] == 0))
+            n--;
+        memcpy(l, label, n);
+        audit_so_call(HSM_AUDIT_TOKEN_INIT, app, slot, l, rv);
     }
     return rv;
+}
+
+cf_err hsm_init_token(CK_SLOT_ID slot, const uint8_t *so_pin, size_t pinlen, const uint8_t *label)
+{
+    return hsm_init_token_app(0, slot, so_pin, pinlen, label);
+}
+
+cf_err hsm_delete_token_app(uint64_t app, CK_SLOT_ID slot, const uint8_t *so_pin, size_t pinlen)
+{
+    char label[sizeof ((hsm_audit_event *)0)->label] = "";
+    if (hsm_audit_on() && g.initialized) {   /* read before: the token goes */
+        pthread_rwlock_rdlock(&g.lock);
+        hsm_token *t = hsm_token_get(slot);
+        if (t)
+            snprintf(label, sizeof label, "%s", t->rec.label);
+        pthread_rwlock_unlock(&g.lock);
+    }
+    pin_just_locked = false;
+    bool named = false;
+    cf_err rv = hsm_delete_token_impl(slot, so_pin, pinlen, &named);
+    if (named)
+        audit_so_call(HSM_AUDIT_TOKEN_DELETE, app, slot, label, rv);
+    return rv;
+}
+
+cf_err hsm_delete_token(CK_SLOT_ID slot, const uint8_t *so_pin, size_t pinlen)
+{
+    return hsm_delete_token_app(0, slot, so_pin, pinlen);
 }

@@ -240,6 +240,76 @@ static void engine_reports_events(void **state)
     hsm_set_audit(NULL, NULL);
 }
 
+/* The last event of type t (fails the test when there is none). */
+static const hsm_audit_event *last(const seen *s, hsm_audit_type t)
+{
+    for (int i = s->n - 1; i >= 0; i--)
+        if (s->ev[i].type == t)
+            return &s->ev[i];
+    fail_msg("no %s event", hsm_audit_type_name(t));
+    return NULL;
+}
+
+/* No record carries a PIN: every byte of every event is searched, not only its strings. */
+static void no_pin_in(const seen *s, const char *pin)
+{
+    size_t n = strlen(pin);
+    for (int i = 0; i < s->n; i++) {
+        const uint8_t *p = (const uint8_t *)&s->ev[i];
+        for (size_t k = 0; k + n <= sizeof s->ev[i]; k++)
+            assert_false(memcmp(p + k, pin, n) == 0);
+    }
+}
+
+/* C_InitToken and the token deletion check the SO PIN with no session: each attempt is recorded
+ * with the caller's application and the check's result, and the attempt that locks adds
+ * pin_locked, so SO-PIN guesses through either call show in the log. */
+static void so_pin_calls_are_audited(void **state)
+{
+    static seen s;
+    memset(&s, 0, sizeof s);
+    hsm_set_audit(hook, &s);
+    static const uint8_t bad[] = "wrong-so-pin";
+    CK_SLOT_ID doomed = make_token("doomed");
+    assert_int_equal(hsm_delete_token_app(9, doomed, bad, sizeof bad - 1), CF_E_PIN_INCORRECT);
+    const hsm_audit_event *e = last(&s, HSM_AUDIT_TOKEN_DELETE);
+    assert_int_equal(e->app, 9);
+    assert_int_equal(e->slot, doomed);
+    assert_int_equal(e->user, CKU_SO);
+    assert_int_equal(e->result, CF_E_PIN_INCORRECT);
+    assert_string_equal(e->label, "doomed");
+    assert_int_equal(hsm_delete_token_app(9, doomed, bad, sizeof bad - 1), CF_E_PIN_LOCKED);   /* max tries 2 */
+    assert_int_equal(count(&s, HSM_AUDIT_TOKEN_DELETE, CF_E_PIN_LOCKED), 1);
+    assert_int_equal(count(&s, HSM_AUDIT_PIN_LOCKED, CF_E_PIN_LOCKED), 1);
+    assert_int_equal(last(&s, HSM_AUDIT_PIN_LOCKED)->app, 9);
+    assert_int_equal(last(&s, HSM_AUDIT_PIN_LOCKED)->user, CKU_SO);
+
+    CK_SLOT_ID gone = make_token("gone");
+    assert_int_equal(hsm_delete_token_app(9, gone, SO, SOL), CF_OK);
+    e = last(&s, HSM_AUDIT_TOKEN_DELETE);
+    assert_int_equal(e->result, CF_OK);
+    assert_int_equal(e->slot, gone);
+    assert_string_equal(e->label, "gone");
+
+    /* C_InitToken names its caller (cofferd passes the client's application) */
+    CK_SLOT_ID again = make_token("again");
+    assert_int_equal(last(&s, HSM_AUDIT_TOKEN_INIT)->app, 0);
+    uint8_t l[32];
+    label32(l, "renewed");
+    assert_int_equal(hsm_init_token_app(7, again, bad, sizeof bad - 1, l), CF_E_PIN_INCORRECT);
+    assert_int_equal(last(&s, HSM_AUDIT_TOKEN_INIT)->app, 7);
+    assert_int_equal(last(&s, HSM_AUDIT_TOKEN_INIT)->result, CF_E_PIN_INCORRECT);
+    assert_int_equal(hsm_init_token_app(7, again, SO, SOL, l), CF_OK);
+    e = last(&s, HSM_AUDIT_TOKEN_INIT);
+    assert_int_equal(e->app, 7);
+    assert_int_equal(e->result, CF_OK);
+    assert_string_equal(e->label, "renewed");
+    no_pin_in(&s, (const char *)SO);
+    no_pin_in(&s, (const char *)USER);
+    no_pin_in(&s, (const char *)bad);
+    hsm_set_audit(NULL, NULL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -250,6 +320,7 @@ int main(void)
         cmocka_unit_test(swap_is_reordered),
         cmocka_unit_test(appends_continue_the_chain),
         cmocka_unit_test_setup_teardown(engine_reports_events, env_setup, teardown),
+        cmocka_unit_test_setup_teardown(so_pin_calls_are_audited, env_setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

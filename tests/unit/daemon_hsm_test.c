@@ -453,6 +453,60 @@ static CK_ULONG remote_find_all(int fd, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE *o
 }
 
 /* Each connection is one application: a login over one connection is not shared with another. */
+/* The audit hook's record of the calls below (the server thread reports before it replies). */
+static pthread_mutex_t seen_mu = PTHREAD_MUTEX_INITIALIZER;
+static uint64_t seen_app[HSM_AUDIT__COUNT];
+static void note_app(void *ctx, const hsm_audit_event *e)
+{
+    (void)ctx;
+    pthread_mutex_lock(&seen_mu);
+    seen_app[e->type] = e->app;
+    pthread_mutex_unlock(&seen_mu);
+}
+
+static uint64_t app_of(hsm_audit_type t)
+{
+    pthread_mutex_lock(&seen_mu);
+    uint64_t a = seen_app[t];
+    pthread_mutex_unlock(&seen_mu);
+    return a;
+}
+
+/* INIT_TOKEN and DELETE_TOKEN name no session: their records carry the client's application
+ * all the same, the one its login records carry. */
+static void token_calls_name_the_application(void **state)
+{
+    (void)state;
+    hsm_set_audit(note_app, NULL);
+    int fd = cl_connect();
+    hello(fd);
+    CK_SLOT_ID slot = free_slot_remote(fd);
+    uint8_t label[32];
+    label32(label, "named");
+    rpc_call c = { .fn = RPC_FN_INIT_TOKEN };
+    rpc_reply r;
+    c.arg[0].ul = slot;
+    c.arg[1].bytes.p = SO;
+    c.arg[1].bytes.len = SOL;
+    c.arg[2].bytes.p = label;
+    c.arg[2].bytes.len = 32;
+    assert_int_equal(call(fd, &c, &r), CF_OK);
+    CK_SESSION_HANDLE s = open_session(fd, slot);
+    simple(fd, RPC_FN_LOGIN, s, CKU_SO, SO, SOL, CF_OK);
+    simple(fd, RPC_FN_CLOSE_SESSION, s, 0, NULL, 0, CF_OK);
+    c = (rpc_call){ .fn = RPC_FN_DELETE_TOKEN };
+    c.arg[0].ul = slot;
+    c.arg[1].bytes.p = SO;
+    c.arg[1].bytes.len = SOL;
+    assert_int_equal(call(fd, &c, &r), CF_OK);
+    uint64_t app = app_of(HSM_AUDIT_LOGIN);
+    assert_true(app != 0);
+    assert_int_equal(app_of(HSM_AUDIT_TOKEN_INIT), app);
+    assert_int_equal(app_of(HSM_AUDIT_TOKEN_DELETE), app);
+    hsm_set_audit(NULL, NULL);
+    cl_close(fd);
+}
+
 static void login_is_per_connection(void **state)
 {
     (void)state;
@@ -1257,6 +1311,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(token_keypair_sign_verify, setup, down),
+        cmocka_unit_test_setup_teardown(token_calls_name_the_application, setup, down),
         cmocka_unit_test_setup_teardown(login_is_per_connection, setup, down),
         cmocka_unit_test_setup_teardown(bad_version_refused, setup, down),
         cmocka_unit_test_setup_teardown(protocol_errors_close_only_their_connection, setup, down),
