@@ -95,6 +95,18 @@ static bool count_use(const hsm_audit_event *e)
     return true;
 }
 
+/* WRAP and DERIVE name a second key (the wrapping / base key): its store id and label, before the
+ * event's own label= (which stays last, as coffer audit show --key reads it). */
+static int other_key(char *p, size_t len, const hsm_audit_event *e)
+{
+    const char *what = e->type == HSM_AUDIT_WRAP ? "wrapping" : e->type == HSM_AUDIT_DERIVE ? "base" : NULL;
+    if (!what)
+        return 0;
+    if (!e->other_label[0])
+        return snprintf(p, len, " %s_key=%" PRId64, what, e->other_object);
+    return snprintf(p, len, " %s_key=%" PRId64 " %s_label=%s", what, e->other_object, what, e->other_label);
+}
+
 static void on_event(void *ctx, const hsm_audit_event *e)
 {
     (void)ctx;
@@ -110,6 +122,8 @@ static void on_event(void *ctx, const hsm_audit_event *e)
     if (e->type == HSM_AUDIT_KEY_USE && n > 0 && (size_t)n < sizeof detail)
         n += snprintf(detail + n, sizeof detail - (size_t)n, " op=%s",
                       e->op == HSM_OP_SIGN ? "sign" : e->op == HSM_OP_DECRYPT ? "decrypt" : "other");
+    if (n > 0 && (size_t)n < sizeof detail)
+        n += other_key(detail + n, sizeof detail - (size_t)n, e);
     if (e->label[0] && n > 0 && (size_t)n < sizeof detail)
         snprintf(detail + n, sizeof detail - (size_t)n, " label=%s", e->label);
     append(e->time, e->slot, e->object, hsm_audit_type_name(e->type), detail);

@@ -27,7 +27,8 @@ const char *hsm_audit_type_name(hsm_audit_type t)
         [HSM_AUDIT_KEYGEN] = "keygen",           [HSM_AUDIT_CREATE] = "create",
         [HSM_AUDIT_UNWRAP] = "unwrap",           [HSM_AUDIT_DESTROY] = "destroy",
         [HSM_AUDIT_SET_ATTRIBUTE] = "set_attribute", [HSM_AUDIT_KEY_USE] = "key_use",
-        [HSM_AUDIT_TOKEN_DELETE] = "token_delete",
+        [HSM_AUDIT_TOKEN_DELETE] = "token_delete", [HSM_AUDIT_WRAP] = "wrap",
+        [HSM_AUDIT_DERIVE] = "derive",
     };
     return (unsigned)t < HSM_AUDIT__COUNT ? names[t] : "unknown";
 }
@@ -70,6 +71,14 @@ void hsm_audit_object(hsm_audit_event *e, CK_OBJECT_HANDLE oh)
     pthread_rwlock_rdlock(&g.lock);
     fill_object(e, oh);
     pthread_rwlock_unlock(&g.lock);
+}
+
+void hsm_audit_other(hsm_audit_event *e, CK_OBJECT_HANDLE oh)
+{
+    hsm_audit_event k = { 0 };   /* fill_object names the event's own object: borrow it */
+    hsm_audit_object(&k, oh);
+    e->other_object = k.object;
+    memcpy(e->other_label, k.label, sizeof e->other_label);
 }
 
 void hsm_audit_emit(hsm_audit_event *e, cf_err result)

@@ -9,6 +9,8 @@ bool hsm_audit_on(void);
 bool hsm_audit_prepare(hsm_audit_event *e, hsm_audit_type type, CK_SESSION_HANDLE h, CK_OBJECT_HANDLE oh);
 /* Fills object id and label of an object made by the call. */
 void hsm_audit_object(hsm_audit_event *e, CK_OBJECT_HANDLE oh);
+/* Fills other_object and other_label: the second key a call names (WRAP, DERIVE). */
+void hsm_audit_other(hsm_audit_event *e, CK_OBJECT_HANDLE oh);
 /* Stamps time and result and calls the hook. */
 void hsm_audit_emit(hsm_audit_event *e, cf_err result);
 /* prepare + emit. */

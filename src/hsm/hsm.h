@@ -171,6 +171,8 @@ typedef enum {
     HSM_AUDIT_SET_ATTRIBUTE,   /* C_SetAttributeValue */
     HSM_AUDIT_KEY_USE,         /* C_SignInit / C_DecryptInit with a private or secret key */
     HSM_AUDIT_TOKEN_DELETE,    /* hsm_delete_token (slot; result, including the SO PIN check's) */
+    HSM_AUDIT_WRAP,            /* C_WrapKey (object: the exported key; other: the wrapping key) */
+    HSM_AUDIT_DERIVE,          /* C_DeriveKey (object: the new key; other: the base key) */
     HSM_AUDIT__COUNT
 } hsm_audit_type;
 
@@ -184,6 +186,8 @@ typedef struct {
     CK_USER_TYPE user;         /* LOGIN / PIN_CHANGE / PIN_LOCKED / TOKEN_INIT / TOKEN_DELETE; else
                                 * CK_UNAVAILABLE_INFORMATION */
     CK_ULONG op;               /* KEY_USE: hsm_op_kind; else 0 */
+    int64_t other_object;      /* WRAP / DERIVE: the wrapping / base key's store id (as object) */
+    char other_label[65];      /* and its label (as label) */
     cf_err result;
 } hsm_audit_event;
 

@@ -123,8 +123,8 @@ out:
     return rv;
 }
 
-cf_err hsm_wrap_key(CK_SESSION_HANDLE h, const CK_MECHANISM *m, CK_OBJECT_HANDLE wh, CK_OBJECT_HANDLE kh,
-                    uint8_t *wrapped, CK_ULONG *wrapped_len)
+static cf_err hsm_wrap_key_impl(CK_SESSION_HANDLE h, const CK_MECHANISM *m, CK_OBJECT_HANDLE wh, CK_OBJECT_HANDLE kh,
+                                uint8_t *wrapped, CK_ULONG *wrapped_len)
 {
     CF_ENSURE(g.initialized, CF_E_NOT_INITIALIZED);
     const hsm_mech *mech = hsm_mech_find(m->mechanism);
@@ -322,8 +322,8 @@ out:
     return rv;
 }
 
-cf_err hsm_derive_key(CK_SESSION_HANDLE h, const CK_MECHANISM *m, CK_OBJECT_HANDLE bh, const CK_ATTRIBUTE *t,
-                      CK_ULONG n, CK_OBJECT_HANDLE *out)
+static cf_err hsm_derive_key_impl(CK_SESSION_HANDLE h, const CK_MECHANISM *m, CK_OBJECT_HANDLE bh,
+                                  const CK_ATTRIBUTE *t, CK_ULONG n, CK_OBJECT_HANDLE *out)
 {
     CF_ENSURE(g.initialized, CF_E_NOT_INITIALIZED);
     const hsm_mech *mech = hsm_mech_find(m->mechanism);
@@ -388,5 +388,33 @@ cf_err hsm_unwrap_key(CK_SESSION_HANDLE h, const CK_MECHANISM *m, CK_OBJECT_HAND
 {
     cf_err rv = hsm_unwrap_key_impl(h, m, uh, wrapped, wrapped_len, t, n, out);
     hsm_audit_session(HSM_AUDIT_UNWRAP, h, rv == CF_OK ? *out : 0, rv);
+    return rv;
+}
+
+/* A wrap exports a key: the record names it, with the wrapping key as the other. A length query
+ * (no buffer) exports nothing, and PKCS#11 callers make one before each wrap: not recorded. */
+cf_err hsm_wrap_key(CK_SESSION_HANDLE h, const CK_MECHANISM *m, CK_OBJECT_HANDLE wh, CK_OBJECT_HANDLE kh,
+                    uint8_t *wrapped, CK_ULONG *wrapped_len)
+{
+    cf_err rv = hsm_wrap_key_impl(h, m, wh, kh, wrapped, wrapped_len);
+    hsm_audit_event e;
+    if ((wrapped || rv != CF_OK) && hsm_audit_prepare(&e, HSM_AUDIT_WRAP, h, kh)) {
+        hsm_audit_other(&e, wh);
+        hsm_audit_emit(&e, rv);
+    }
+    return rv;
+}
+
+/* One record per derivation, naming the new key and the base key (a private key for ECDH): unlike
+ * key_use it is not batched, as each call makes a key. */
+cf_err hsm_derive_key(CK_SESSION_HANDLE h, const CK_MECHANISM *m, CK_OBJECT_HANDLE bh, const CK_ATTRIBUTE *t,
+                      CK_ULONG n, CK_OBJECT_HANDLE *out)
+{
+    cf_err rv = hsm_derive_key_impl(h, m, bh, t, n, out);
+    hsm_audit_event e;
+    if (hsm_audit_prepare(&e, HSM_AUDIT_DERIVE, h, rv == CF_OK ? *out : 0)) {
+        hsm_audit_other(&e, bh);
+        hsm_audit_emit(&e, rv);
+    }
     return rv;
 }

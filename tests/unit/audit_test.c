@@ -310,6 +310,88 @@ static void so_pin_calls_are_audited(void **state)
     hsm_set_audit(NULL, NULL);
 }
 
+static CK_OBJECT_HANDLE token_aes_key(CK_SESSION_HANDLE h, const char *label, CK_ATTRIBUTE_TYPE may)
+{
+    CK_MECHANISM m = { CKM_AES_KEY_GEN, NULL, 0 };
+    CK_BBOOL yes = CK_TRUE;
+    CK_ULONG len = 32;
+    CK_ATTRIBUTE t[] = { { CKA_TOKEN, &yes, 1 }, { CKA_VALUE_LEN, &len, sizeof len },
+                         { CKA_LABEL, (void *)label, strlen(label) }, { may, &yes, 1 } };
+    CK_OBJECT_HANDLE k;
+    assert_int_equal(hsm_generate_key(h, &m, t, 4, &k), CF_OK);
+    return k;
+}
+
+static void ec_pair(CK_SESSION_HANDLE h, const char *label, CK_OBJECT_HANDLE *pub, CK_OBJECT_HANDLE *priv)
+{
+    static const uint8_t p256[] = { 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07 };
+    CK_MECHANISM m = { CKM_EC_KEY_PAIR_GEN, NULL, 0 };
+    CK_BBOOL yes = CK_TRUE;
+    CK_ATTRIBUTE pt[] = { { CKA_EC_PARAMS, (void *)p256, sizeof p256 } };
+    CK_ATTRIBUTE st[] = { { CKA_TOKEN, &yes, 1 }, { CKA_DERIVE, &yes, 1 }, { CKA_LABEL, (void *)label, strlen(label) } };
+    assert_int_equal(hsm_generate_key_pair(h, &m, pt, 1, st, 3, pub, priv), CF_OK);
+}
+
+/* C_WrapKey exports a key and C_DeriveKey makes one from a private key: both are recorded, with
+ * the wrapping / base key as the event's other key. */
+static void wrap_and_derive_are_audited(void **state)
+{
+    static seen s;
+    memset(&s, 0, sizeof s);
+    CK_SLOT_ID slot = make_token("keys");
+    CK_SESSION_HANDLE h = user_session(slot);
+    hsm_set_audit(hook, &s);
+    CK_OBJECT_HANDLE kek = token_aes_key(h, "kek", CKA_WRAP);
+    CK_OBJECT_HANDLE payload = token_aes_key(h, "payload", CKA_EXTRACTABLE);
+    const hsm_audit_event kek_ev = s.ev[0], payload_ev = s.ev[1];
+
+    CK_MECHANISM kw = { CKM_AES_KEY_WRAP, NULL, 0 };
+    uint8_t wrapped[64];
+    CK_ULONG wl = 0;
+    assert_int_equal(hsm_wrap_key(h, &kw, kek, payload, NULL, &wl), CF_OK);   /* length: nothing leaves */
+    assert_int_equal(count(&s, HSM_AUDIT_WRAP, CF_OK), 0);
+    wl = sizeof wrapped;
+    assert_int_equal(hsm_wrap_key(h, &kw, kek, payload, wrapped, &wl), CF_OK);
+    assert_int_equal(count(&s, HSM_AUDIT_WRAP, CF_OK), 1);
+    const hsm_audit_event *e = last(&s, HSM_AUDIT_WRAP);
+    assert_int_equal(e->slot, slot);
+    assert_string_equal(e->label, "payload");
+    assert_int_equal(e->object, payload_ev.object);
+    assert_string_equal(e->other_label, "kek");
+    assert_int_equal(e->other_object, kek_ev.object);
+    wl = sizeof wrapped;   /* a refused export is recorded too */
+    assert_int_equal(hsm_wrap_key(h, &kw, kek, kek, wrapped, &wl), CF_E_KEY_UNEXTRACTABLE);
+    assert_int_equal(count(&s, HSM_AUDIT_WRAP, CF_E_KEY_UNEXTRACTABLE), 1);
+
+    CK_OBJECT_HANDLE apub, apriv, bpub, bpriv;
+    ec_pair(h, "alice", &apub, &apriv);
+    const hsm_audit_event alice_ev = *last(&s, HSM_AUDIT_KEYGEN);
+    ec_pair(h, "bob", &bpub, &bpriv);
+    uint8_t pb[80];
+    CK_ATTRIBUTE gb = { CKA_EC_POINT, pb, sizeof pb };
+    assert_int_equal(hsm_get_attribute_value(h, bpub, &gb, 1), CF_OK);
+    CK_ECDH1_DERIVE_PARAMS dp = { CKD_NULL, 0, NULL, gb.ulValueLen, pb };
+    CK_MECHANISM ecdh = { CKM_ECDH1_DERIVE, &dp, sizeof dp };
+    CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
+    CK_KEY_TYPE gk = CKK_GENERIC_SECRET;
+    CK_BBOOL yes = CK_TRUE;
+    CK_ATTRIBUTE dt[] = { { CKA_CLASS, &cls, sizeof cls }, { CKA_KEY_TYPE, &gk, sizeof gk }, { CKA_TOKEN, &yes, 1 },
+                          { CKA_LABEL, "shared", 6 } };
+    CK_OBJECT_HANDLE k;
+    assert_int_equal(hsm_derive_key(h, &ecdh, apriv, dt, 4, &k), CF_OK);
+    assert_int_equal(count(&s, HSM_AUDIT_DERIVE, CF_OK), 1);
+    e = last(&s, HSM_AUDIT_DERIVE);
+    assert_int_equal(e->slot, slot);
+    assert_string_equal(e->label, "shared");
+    assert_true(e->object > 0);
+    assert_string_equal(e->other_label, "alice");
+    assert_int_equal(e->other_object, alice_ev.object);
+    for (int i = 0; i < s.n; i++)
+        assert_string_not_equal(hsm_audit_type_name(s.ev[i].type), "unknown");
+    no_pin_in(&s, (const char *)USER);
+    hsm_set_audit(NULL, NULL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -321,6 +403,7 @@ int main(void)
         cmocka_unit_test(appends_continue_the_chain),
         cmocka_unit_test_setup_teardown(engine_reports_events, env_setup, teardown),
         cmocka_unit_test_setup_teardown(so_pin_calls_are_audited, env_setup, teardown),
+        cmocka_unit_test_setup_teardown(wrap_and_derive_are_audited, env_setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
