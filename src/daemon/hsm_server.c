@@ -9,9 +9,10 @@
  *
  * A connection's requests run in arrival order, one after the other: only one worker holds the
  * connection at a time, and it serves the frames of its buffer in order. Its answers are sent in
- * one write; when the socket takes only part of them, the rest waits for EPOLLOUT and no further
- * request of that connection is read meanwhile (a client that does not read its answers stops
- * being served, not the server).
+ * one write, once HSRV_OUT_HIGH bytes of them are ready or the buffered frames are all served;
+ * when the socket takes only part of them, the rest waits for EPOLLOUT and no further request of
+ * that connection is served or read meanwhile (a client that does not read its answers stops
+ * being served, not the server, and what the server holds for it stays bounded).
  *
  * Timers: a housekeeping thread wakes every HSRV_TICK_MS and shuts down (shutdown(SHUT_RDWR)) the
  * connections past their deadline: the TLS handshake (HSM_HANDSHAKE_MS) and [hsm] idle_timeout
@@ -47,6 +48,12 @@
 #define HSRV_ACCEPT_BATCH 64          /* accepts per listener event (more: the listener fires again) */
 #define HSRV_OUT_KEEP (64u * 1024)    /* an output buffer larger than this is freed once sent */
 #define HSRV_FD_SPARE 256             /* descriptors beyond max_connections (store, listeners, logs) */
+/* A connection's answers waiting to be sent stay under OUT_HIGH plus one answer (at most a frame,
+ * HSRV_FRAME_MAX): serving stops there until they are sent. Without it a client's 16 KiB of
+ * pipelined 1 MiB GENERATE_RANDOMs built half a gigabyte of answers in one event. */
+#define HSRV_OUT_HIGH (256u * 1024)
+/* Serve-and-send rounds per event: a connection with more work then goes behind the others. */
+#define HSRV_ROUNDS 16
 /* A worker with nothing to do yields SPIN_YIELDS times, looking for a request in between, before
  * it sleeps in epoll_wait: a request that arrives meanwhile costs its client no wake-up of a
  * sleeping thread (an inter-processor interrupt on a virtual machine, and the wake of a halted
@@ -433,11 +440,22 @@ static void serve_frame(cofferd_hsm *h, hconn *c, const uint8_t *p, size_t len)
         c->close_after = true;
 }
 
-/* Serves every whole frame buffered, in order, appending the answers to out. */
+/* The largest answer backlog a connection has held (out.len after serving; tests read it). */
+static _Atomic size_t hsrv_out_peak;
+
+/* Whether the input holds a whole frame (or a bad length, which serving answers) to serve. */
+static bool frame_waiting(const hconn *c)
+{
+    size_t len;
+    return hsrv_split(c->in.p, c->in.len, &len) != HSRV_SPLIT_NEED;
+}
+
+/* Serves the whole frames buffered, in order, appending the answers to out, until out holds
+ * HSRV_OUT_HIGH bytes: the frames left wait until those are sent. */
 static void serve_input(cofferd_hsm *h, hconn *c)
 {
     size_t off = 0, served = 0, len;
-    while (!c->close_after) {
+    while (!c->close_after && c->out.len < HSRV_OUT_HIGH) {
         hsrv_split_result s = hsrv_split(c->in.p + off, c->in.len - off, &len);
         if (s == HSRV_SPLIT_NEED)
             break;
@@ -452,6 +470,11 @@ static void serve_input(cofferd_hsm *h, hconn *c)
     hsrv_inbuf_consume(&c->in, off);    /* served frames (PINs) wiped */
     if (served)
         atomic_store(&c->last_ms, now_ms());
+    size_t peak = atomic_load_explicit(&hsrv_out_peak, memory_order_relaxed);
+    while (c->out.len > peak &&
+           !atomic_compare_exchange_weak_explicit(&hsrv_out_peak, &peak, c->out.len, memory_order_relaxed,
+                                                  memory_order_relaxed)) {
+    }
 }
 
 /* The TLS handshake, one step: GO once it is complete (the peer is then its certificate). */
@@ -500,7 +523,14 @@ static uint32_t drain_refused(hconn *c)
     return 0; /* a client that keeps talking to a refused session: enough */
 }
 
-/* Everything a connection's event calls for; returns the events to wait for next, 0 to close. */
+/* Everything a connection's event calls for; returns the events to wait for next, 0 to close.
+ * Each round sends the answers waiting, then serves the frames already buffered, or reads once
+ * when none is whole: nothing is read while answers wait for the socket or frames wait to be
+ * served, so neither buffer grows past its bound (the input's: one frame). A Unix socket is read
+ * once per event (one recv, one send); TLS again while it holds decrypted bytes, which epoll
+ * would not report. After HSRV_ROUNDS the connection waits for EPOLLOUT, which a writable socket
+ * reports at once: it comes back behind the other ready connections, and serves its buffered
+ * frames (or TLS's) first. */
 static uint32_t conn_drive(cofferd_hsm *h, hconn *c)
 {
     uint32_t events = 0;
@@ -511,27 +541,26 @@ static uint32_t conn_drive(cofferd_hsm *h, hconn *c)
         if (s != STEP_GO)
             return s == STEP_WAIT ? events : 0;
     }
-    if (c->out_off < c->out.len || c->close_after) { /* answers still waiting for the socket */
-        step s = flush(c, &events);
-        if (s != STEP_GO || c->close_after)
-            return s == STEP_WAIT ? events : 0;
-    }
-    for (;;) {
-        step s = fill(c);
-        if (s == STEP_CLOSE) {
-            (void)flush(c, &events);  /* the answers served before the end, if the socket takes them */
-            return 0;
+    for (unsigned round = 0;; round++) {
+        if (c->out_off < c->out.len || c->close_after) { /* answers waiting for the socket */
+            step s = flush(c, &events);
+            if (s != STEP_GO || c->close_after)
+                return s == STEP_WAIT ? events : 0;
         }
-        if (s == STEP_GO)
-            serve_input(h, c);
-        /* bytes TLS has already decrypted are not in the socket: epoll would not report them */
-        if (s == STEP_WAIT || c->close_after || !c->tls || cf_tls_pending(c->tls) == 0)
-            break;
+        bool buffered = frame_waiting(c);
+        if (!buffered && round > 0 && !(c->tls && cf_tls_pending(c->tls) > 0))
+            return c->read_wants;        /* all served and sent: wait for the next request */
+        if (round == HSRV_ROUNDS)
+            return EPOLLOUT;
+        if (!buffered) {
+            step s = fill(c);
+            if (s == STEP_CLOSE)
+                return 0;                /* the end of the stream (out is empty: sent above) */
+            if (s == STEP_WAIT)
+                return c->read_wants;
+        }
+        serve_input(h, c);
     }
-    step s = flush(c, &events);
-    if (s != STEP_GO)
-        return s == STEP_WAIT ? events : 0;
-    return c->close_after ? 0 : c->read_wants;
 }
 
 static void on_conn(cofferd_hsm *h, hconn *c)

@@ -1083,9 +1083,10 @@ static int tls_connect(cf_tls_ctx *ctx, uint16_t port)
  * certificate: a TLS connection cannot join the Unix user's application, a second one with the
  * same certificate joins the first's. A peer that never completes the handshake is closed at the
  * deadline. */
-static void unix_and_tls_listeners(void **state)
+/* Restarts the service with a TLS listener on 127.0.0.1 besides the Unix socket (a fresh PKI in
+ * dir/pki); *ctx gets a client context with the client certificate. Returns the port. */
+static uint16_t tls_service(cf_tls_ctx **ctx)
 {
-    (void)state;
     char pki[300], err[512] = "", path[400];
     snprintf(pki, sizeof pki, "%s/pki", dir);
     assert_int_equal(cf_tls_pki_init(pki, NULL, err, sizeof err), CF_OK);
@@ -1105,8 +1106,15 @@ static void unix_and_tls_listeners(void **state)
     snprintf(cert, sizeof cert, "%s/client.pem", pki);
     snprintf(key, sizeof key, "%s/client.key", pki);
     snprintf(path, sizeof path, "%s/ca.pem", pki);
+    assert_int_equal(cf_tls_client_ctx_new(cert, key, path, ctx, err, sizeof err), CF_OK);
+    return port;
+}
+
+static void unix_and_tls_listeners(void **state)
+{
+    (void)state;
     cf_tls_ctx *ctx;
-    assert_int_equal(cf_tls_client_ctx_new(cert, key, path, &ctx, err, sizeof err), CF_OK);
+    uint16_t port = tls_service(&ctx);
 
     CK_SLOT_ID slot = make_token("tls");
     int u = cl_connect();
@@ -1189,6 +1197,113 @@ static void unix_and_tls_listeners(void **state)
     cl_close(b);
     cl_close(u);
     wait_session_gone(s);
+    cf_tls_ctx_free(ctx);
+}
+
+/* ---- answers a client does not read ------------------------------------------------------------ */
+static void put_random(cf_writer *w, uint32_t id, CK_SESSION_HANDLE s, CK_ULONG n)
+{
+    rpc_call c = { .fn = RPC_FN_GENERATE_RANDOM };
+    c.arg[0].ul = s;
+    c.arg[1].ul = n;
+    assert_int_equal(rpc_encode_request(w, id, &c), CF_OK);
+}
+
+/* The next answer is put_random's (id, n bytes); its first 16 bytes into head. */
+static void expect_random(int fd, uint32_t id, CK_ULONG n, uint8_t head[16])
+{
+    uint8_t *buf;
+    rpc_frame f;
+    rpc_reply r;
+    rpc_arena ar = RPC_ARENA_INIT;
+    assert_true(recv_frame(fd, &buf, &f));
+    assert_int_equal(f.type, RPC_RESPONSE);
+    assert_int_equal(f.id, id);
+    assert_int_equal(rpc_decode_response(&f, &r, &ar), CF_OK);
+    assert_int_equal(r.fn, RPC_FN_GENERATE_RANDOM);
+    assert_int_equal(r.status, CF_OK);
+    assert_int_equal(r.out[0].data.len, n);
+    memcpy(head, r.out[0].data.p, n < 16 ? n : 16);
+    rpc_arena_free(&ar);
+    free(buf);
+}
+
+/* A client that pipelines 64 GENERATE_RANDOMs of 1 MiB (5 KiB of requests) and does not read:
+ * the server holds at most HSRV_OUT_HIGH plus one answer for it (not 64 MiB), and reading then
+ * gets every answer, in order. */
+static void unread_answers_stay_bounded(void **state)
+{
+    (void)state;
+    enum { N = 64 };
+    CK_SLOT_ID slot = make_token("flood");
+    int fd = cl_connect();
+    hello(fd);
+    CK_SESSION_HANDLE s = open_session(fd, slot);
+    atomic_store(&hsrv_out_peak, 0);
+    cf_writer w = cf_writer_heap();
+    uint32_t first = next_id;
+    for (int i = 0; i < N; i++)
+        put_random(&w, next_id++, s, RPC_MAX_DATA);
+    send_writer_t(fd, &w);
+    usleep(300000);                 /* the server serves what it will */
+    size_t bound = HSRV_OUT_HIGH + HSRV_FRAME_MAX;
+    assert_true(atomic_load(&hsrv_out_peak) > 0);
+    assert_true(atomic_load(&hsrv_out_peak) <= bound);
+    uint8_t prev[16] = { 0 }, head[16];
+    for (uint32_t i = 0; i < N; i++) {
+        expect_random(fd, first + i, RPC_MAX_DATA, head);
+        assert_memory_not_equal(head, prev, sizeof head);
+        memcpy(prev, head, sizeof head);
+    }
+    assert_true(atomic_load(&hsrv_out_peak) <= bound);
+    slot_list_works(fd);
+    release_last();
+    cl_close(fd);
+}
+
+/* Batches of requests with answers of every size (small, around HSRV_OUT_HIGH, 1 MiB), sent
+ * while earlier answers are still unread and read a few at a time: every answer comes, in order. */
+static void pipelined_with_reads(int fd, CK_SESSION_HANDLE s)
+{
+    enum { BATCHES = 12, PER = 6 };
+    uint32_t first = next_id, sent = 0, got = 0;
+    CK_ULONG sizes[BATCHES * PER];
+    for (uint32_t i = 0; i < BATCHES * PER; i++)
+        sizes[i] = i % 5 == 0 ? RPC_MAX_DATA : i % 5 == 1 ? HSRV_OUT_HIGH - 20 : (i * 7919u) % 300000u;
+    for (int b = 0; b < BATCHES; b++) {
+        cf_writer w = cf_writer_heap();
+        for (int i = 0; i < PER; i++, sent++)
+            put_random(&w, next_id++, s, sizes[sent]);
+        send_writer_t(fd, &w);
+        uint8_t head[16];
+        for (uint32_t stop = got + PER / 2 + (uint32_t)(b % 3); got < stop && got < sent; got++)
+            expect_random(fd, first + got, sizes[got], head);
+    }
+    uint8_t head[16];
+    for (; got < sent; got++)
+        expect_random(fd, first + got, sizes[got], head);
+    assert_true(atomic_load(&hsrv_out_peak) <= HSRV_OUT_HIGH + HSRV_FRAME_MAX);
+}
+
+/* The same over a Unix socket and over TLS (where decrypted bytes wait inside OpenSSL). */
+static void pipelined_with_reads_in_order(void **state)
+{
+    (void)state;
+    cf_tls_ctx *ctx;
+    uint16_t port = tls_service(&ctx);
+    CK_SLOT_ID slot = make_token("interleave");
+    atomic_store(&hsrv_out_peak, 0);
+    int u = cl_connect();
+    hello(u);
+    pipelined_with_reads(u, open_session(u, slot));
+    int t = tls_connect(ctx, port);
+    hello(t);
+    pipelined_with_reads(t, open_session(t, slot));
+    slot_list_works(u);
+    slot_list_works(t);
+    release_last();
+    cl_close(u);
+    cl_close(t);
     cf_tls_ctx_free(ctx);
 }
 
@@ -1324,6 +1439,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(max_connections_refused, setup, down),
         cmocka_unit_test_setup_teardown(two_listeners_served, setup, down),
         cmocka_unit_test_setup_teardown(unix_and_tls_listeners, setup, down),
+        cmocka_unit_test_setup_teardown(unread_answers_stay_bounded, setup, down),
+        cmocka_unit_test_setup_teardown(pipelined_with_reads_in_order, setup, down),
         cmocka_unit_test_setup_teardown(socket_group_applied, setup, down),
         cmocka_unit_test(hsm_config_keys),
     };
