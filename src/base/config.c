@@ -38,6 +38,7 @@ static const key_def keys[] = {
     { "hsm", "socket_group", K_NAME, OFF(hsm_socket_group), 1, CF_GROUP_MAX - 1 },
     { "hsm", "idle_timeout", K_U32, OFF(hsm_idle_timeout), 0, 7 * 86400 },
     { "hsm", "max_connections", K_U32, OFF(hsm_max_connections), 1, 65536 },
+    { "hsm", "max_handshakes", K_U32, OFF(hsm_max_handshakes), 1, 65536 },
     { "hsm", "workers", K_U32, OFF(hsm_workers), 0, 256 },
     { "hsm", "lease_ms", K_U32, OFF(hsm_lease_ms), 0, 10000 },
     { "hsm", "cert", K_PATH, OFF(hsm_cert), 0, 0 },
@@ -166,6 +167,7 @@ void cf_config_defaults(cf_config *c)
     c->hsm_lease_ms = 250;
     c->client_timeout = 60;
     c->hsm_max_connections = 1024;
+    c->hsm_max_handshakes = 64;
 }
 
 typedef struct {

@@ -90,6 +90,11 @@ typedef struct {
  * would see a server going away instead of a refusal naming its certificate. */
 typedef enum { CONN_TLS_HANDSHAKE, CONN_REFUSED, CONN_HELLO, CONN_READY } conn_state;
 
+/* Which limit a connection counts against. A TLS connection is a handshake until its handshake
+ * completes (or for good, if refused): silent or refused peers then fill max_handshakes, never
+ * the max_connections that Unix clients and authenticated TLS clients share. */
+typedef enum { SLOT_NONE, SLOT_HANDSHAKE, SLOT_CONN } conn_slot;  /* NONE: not yet admitted */
+
 typedef struct hconn {
     uint8_t tag;                 /* TAG_CONN */
     int fd;
@@ -107,6 +112,7 @@ typedef struct hconn {
     _Atomic int64_t last_ms;     /* the last request served (or the accept) */
     int64_t hs_deadline_ms;
     bool expired;                /* under h->mu: shut down by the housekeeper */
+    conn_slot slot;              /* under h->mu */
     struct hconn *prev, *next;   /* h->conns, under h->mu */
 } hconn;
 
@@ -119,11 +125,14 @@ struct cofferd_hsm {
     size_t n_lst;
     hsrv_registry reg;
     unsigned max_conns;
+    unsigned max_handshakes;
     int64_t idle_ms;             /* 0: never */
-    pthread_mutex_t mu;          /* conns, n_conns, listener pauses, stopping; the housekeeper's wait */
+    pthread_mutex_t mu;          /* conns, n_conns, n_handshakes, slots, listener pauses, stopping;
+                                  * the housekeeper's wait */
     pthread_cond_t tick;
     hconn *conns;
     size_t n_conns;
+    size_t n_handshakes;
     bool stopping;
     pthread_t *workers;
     unsigned n_workers, n_started;
@@ -197,6 +206,15 @@ static hconn *conn_new(cofferd_hsm *h, const hsm_listener *l, int fd)
     return c;
 }
 
+/* Under h->mu: gives back a slot that conn_close or a failed admission no longer holds. */
+static void slot_free_locked(cofferd_hsm *h, conn_slot slot)
+{
+    if (slot == SLOT_CONN)
+        h->n_conns--;
+    else if (slot == SLOT_HANDSHAKE)
+        h->n_handshakes--;
+}
+
 /* Unlinks, closes and frees c; its application ends if c was its last connection. Only the worker
  * holding c (or the stopping thread, once the workers are gone) calls this. */
 static void conn_close(cofferd_hsm *h, hconn *c)
@@ -209,7 +227,7 @@ static void conn_close(cofferd_hsm *h, hconn *c)
         h->conns = c->next;
     if (c->next)
         c->next->prev = c->prev;
-    h->n_conns--;
+    slot_free_locked(h, c->slot);
     close(c->fd);   /* under the mutex: the housekeeper never shuts down a reused number */
     pthread_mutex_unlock(&h->mu);
     if (c->app)
@@ -219,31 +237,50 @@ static void conn_close(cofferd_hsm *h, hconn *c)
     free(c);
 }
 
-/* Past max_connections: a Unix client is told why (one ERROR frame, id 0) before the close; a TLS
- * one only sees the close, since nothing can be said before its handshake. */
-static void refuse(cofferd_hsm *h, const hsm_listener *l, int fd)
+/* Counts a refusal; logs it, at most once a second. */
+static void note_refused(cofferd_hsm *h, const char *msg)
 {
-    char msg[80];
-    snprintf(msg, sizeof msg, "too many connections (max_connections = %u)", h->max_conns);
-    if (!l->tls) {
-        uint8_t buf[160];
-        cf_writer w = cf_writer_fixed(buf, sizeof buf);
-        if (rpc_encode_error(&w, 0, CF_E_SESSION_COUNT, msg) == CF_OK)
-            (void)send(fd, buf, w.len, MSG_NOSIGNAL | MSG_DONTWAIT);
-    }
-    close(fd);
     unsigned n = atomic_fetch_add(&h->refused, 1) + 1;
     int64_t now = now_ms(), last = atomic_load(&h->refused_log_ms);
     if (now - last >= 1000 && atomic_compare_exchange_strong(&h->refused_log_ms, &last, now))
         cf_warn("hsm: refused a connection: %s (%u refused so far)", msg, n);
 }
 
+static void too_many_msg(const cofferd_hsm *h, char *msg, size_t len)
+{
+    snprintf(msg, len, "too many connections (max_connections = %u)", h->max_conns);
+}
+
+/* Past max_connections, a Unix client is told why (one ERROR frame, id 0) before the close. Past
+ * max_handshakes, a TLS one is closed at once: nothing can be said before its handshake (one past
+ * max_connections is told after it, see refuse_tls_client). */
+static void refuse(cofferd_hsm *h, const hsm_listener *l, int fd)
+{
+    char msg[80];
+    if (!l->tls) {
+        too_many_msg(h, msg, sizeof msg);
+        uint8_t buf[160];
+        cf_writer w = cf_writer_fixed(buf, sizeof buf);
+        if (rpc_encode_error(&w, 0, CF_E_SESSION_COUNT, msg) == CF_OK)
+            (void)send(fd, buf, w.len, MSG_NOSIGNAL | MSG_DONTWAIT);
+    } else {
+        snprintf(msg, sizeof msg, "too many TLS handshakes (max_handshakes = %u)", h->max_handshakes);
+    }
+    close(fd);
+    note_refused(h, msg);
+}
+
 static void admit(cofferd_hsm *h, const hsm_listener *l, int fd)
 {
+    conn_slot slot = l->tls ? SLOT_HANDSHAKE : SLOT_CONN;
     pthread_mutex_lock(&h->mu);
-    bool full = h->n_conns >= h->max_conns;
-    if (!full)
-        h->n_conns++;        /* the slot is taken now; conn_close gives it back */
+    bool full = l->tls ? h->n_handshakes >= h->max_handshakes : h->n_conns >= h->max_conns;
+    if (!full) {             /* the slot is taken now; conn_close gives it back */
+        if (l->tls)
+            h->n_handshakes++;
+        else
+            h->n_conns++;
+    }
     pthread_mutex_unlock(&h->mu);
     if (full) {
         refuse(h, l, fd);
@@ -252,12 +289,13 @@ static void admit(cofferd_hsm *h, const hsm_listener *l, int fd)
     hconn *c = conn_new(h, l, fd);
     pthread_mutex_lock(&h->mu);
     if (c) {
+        c->slot = slot;
         c->next = h->conns;
         if (h->conns)
             h->conns->prev = c;
         h->conns = c;
     } else {
-        h->n_conns--;
+        slot_free_locked(h, slot);
     }
     pthread_mutex_unlock(&h->mu);
     if (!c) {
@@ -477,8 +515,47 @@ static void serve_input(cofferd_hsm *h, hconn *c)
     }
 }
 
+/* A refused TLS connection: our FIN sent, the client's bytes drained (drain_refused) until it
+ * closes or the handshake deadline. */
+static step linger_refused(hconn *c, uint32_t *events)
+{
+    if (shutdown(c->fd, SHUT_WR) != 0)
+        return STEP_CLOSE;
+    c->state = CONN_REFUSED;
+    *events = EPOLLIN;
+    return STEP_WAIT;
+}
+
+/* A completed handshake trades its handshake slot for a connection slot, if one is free; false
+ * leaves it a handshake (its deadline still running). */
+static bool take_conn_slot(cofferd_hsm *h, hconn *c)
+{
+    pthread_mutex_lock(&h->mu);
+    bool ok = h->n_conns < h->max_conns;
+    if (ok) {
+        h->n_handshakes--;
+        h->n_conns++;
+        c->slot = SLOT_CONN;
+    }
+    pthread_mutex_unlock(&h->mu);
+    return ok;
+}
+
+/* An authenticated TLS client past max_connections: told why, as a Unix one is (ERROR, id 0;
+ * one small frame, which a fresh socket takes), then refused. */
+static step refuse_tls_client(cofferd_hsm *h, hconn *c, uint32_t *events)
+{
+    char msg[80];
+    too_many_msg(h, msg, sizeof msg);
+    hsrv_error(&c->out, 0, CF_E_SESSION_COUNT, msg);
+    uint32_t ignored;
+    (void)flush(c, &ignored);
+    note_refused(h, msg);
+    return linger_refused(c, events);
+}
+
 /* The TLS handshake, one step: GO once it is complete (the peer is then its certificate). */
-static step conn_handshake(hconn *c, uint32_t *events)
+static step conn_handshake(cofferd_hsm *h, hconn *c, uint32_t *events)
 {
     char err[400];
     switch (cf_tls_handshake_step(c->tls, err, sizeof err)) {
@@ -492,14 +569,12 @@ static step conn_handshake(hconn *c, uint32_t *events)
         return STEP_WAIT;
     default:
         cf_info("hsm: TLS connection refused: %s", err);
-        if (shutdown(c->fd, SHUT_WR) != 0)
-            return STEP_CLOSE;
-        c->state = CONN_REFUSED;
-        *events = EPOLLIN;
-        return STEP_WAIT;
+        return linger_refused(c, events);
     }
     if (cf_tls_peer_id(c->tls, c->peer.id) != CF_OK) /* not reached: a certificate is required */
         return STEP_CLOSE;
+    if (!take_conn_slot(h, c))
+        return refuse_tls_client(h, c, events);
     c->peer.kind = HSRV_PEER_TLS;
     c->state = CONN_HELLO;
     atomic_store(&c->handshaking, false);
@@ -537,7 +612,7 @@ static uint32_t conn_drive(cofferd_hsm *h, hconn *c)
     if (c->state == CONN_REFUSED)
         return drain_refused(c);
     if (c->state == CONN_TLS_HANDSHAKE) {
-        step s = conn_handshake(c, &events);
+        step s = conn_handshake(h, c, &events);
         if (s != STEP_GO)
             return s == STEP_WAIT ? events : 0;
     }
@@ -755,6 +830,7 @@ static cofferd_hsm *hsm_new(const cf_config *cfg)
     h->wake_tag = TAG_WAKE;
     h->wake_fd = h->ep = -1;
     h->max_conns = cfg->hsm_max_connections ? cfg->hsm_max_connections : 1;
+    h->max_handshakes = cfg->hsm_max_handshakes ? cfg->hsm_max_handshakes : 1;
     h->idle_ms = (int64_t)cfg->hsm_idle_timeout * 1000;
     hsrv_set_lease_ms(cfg->hsm_lease_ms);
     h->n_workers = worker_count(cfg);
@@ -785,7 +861,13 @@ cf_err cofferd_hsm_start_config(const cf_config *cfg, cofferd_hsm **out, char *e
         snprintf(err, errlen, "[hsm] out of memory");
         return CF_E_NOMEM;
     }
-    hsrv_raise_nofile((size_t)h->max_conns + HSRV_FD_SPARE);
+    size_t fds = (size_t)h->max_conns + HSRV_FD_SPARE;
+    for (size_t i = 0; i < cfg->n_hsm_listen; i++)
+        if (cfg->hsm_listen[i].kind == CF_LISTEN_TLS) {
+            fds += h->max_handshakes;   /* handshakes do not count against max_connections */
+            break;
+        }
+    hsrv_raise_nofile(fds);
     cf_err rv = CF_E_IO;
     h->ep = epoll_create1(EPOLL_CLOEXEC);
     h->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);

@@ -1200,6 +1200,82 @@ static void unix_and_tls_listeners(void **state)
     cf_tls_ctx_free(ctx);
 }
 
+/* Whether the server closed fd within about a second, without a word. */
+static bool closed_soon(int fd)
+{
+    struct pollfd p = { fd, POLLIN, 0 };
+    if (poll(&p, 1, 1000) != 1)
+        return false;
+    uint8_t b;
+    ssize_t k = recv(fd, &b, 1, MSG_DONTWAIT);
+    return k == 0 || (k < 0 && errno == ECONNRESET);
+}
+
+/* TLS connections still in their handshake have their own limit, max_handshakes: silent TCP
+ * peers past it are closed at once, and however many there are, Unix clients and TLS clients
+ * with a certificate keep their max_connections. A TLS client past max_connections is told why
+ * after its handshake. */
+static void handshakes_have_their_own_limit(void **state)
+{
+    (void)state;
+    cfg.hsm_max_connections = 2;
+    cfg.hsm_max_handshakes = 2;
+    cf_tls_ctx *ctx;
+    uint16_t port = tls_service(&ctx);
+    int a = tls_connect(ctx, port);             /* authenticated: a connection, not a handshake */
+    hello(a);
+    int quiet[2];
+    for (int i = 0; i < 2; i++)
+        quiet[i] = tcp_connect(port);
+    int late = tcp_connect(port);               /* past max_handshakes */
+    int u = cl_connect();                       /* the second connection: a Unix client */
+    hello(u);
+    slot_list_works(u);
+    slot_list_works(a);
+    assert_true(closed_soon(late));             /* closed at once */
+    close(late);
+    for (int i = 0; i < 2; i++)
+        assert_false(closed_soon(quiet[i]));    /* the others wait for their deadline */
+
+    /* max_connections reached: a TLS client with a handshake slot is told, after its handshake */
+    close(quiet[0]);
+    int b = -1;
+    for (int i = 0; i < 50 && b < 0; i++) {     /* once the server has seen quiet[0] go */
+        int fd = tcp_connect(port);
+        char err[400];
+        if (cf_tls_connect(ctx, fd, "127.0.0.1", &cl_tls[fd], err, sizeof err) == CF_OK) {
+            b = fd;
+            break;
+        }
+        cl_close(fd);
+        usleep(20000);
+    }
+    assert_true(b >= 0);
+    uint8_t *buf;
+    rpc_frame f;
+    assert_true(recv_frame(b, &buf, &f));
+    assert_int_equal(f.type, RPC_ERROR);
+    assert_int_equal(f.id, 0);
+    cf_err st;
+    const char *msg;
+    size_t len;
+    assert_int_equal(rpc_decode_error(&f, &st, &msg, &len), CF_OK);
+    assert_int_equal(st, CF_E_SESSION_COUNT);
+    static const char want[] = "too many connections (max_connections = 2)";
+    assert_int_equal(len, sizeof want - 1);
+    assert_memory_equal(msg, want, len);
+    free(buf);
+    assert_true(at_eof(b));
+    cl_close(b);
+    slot_list_works(a);
+    slot_list_works(u);
+    release_last();
+    close(quiet[1]);
+    cl_close(a);
+    cl_close(u);
+    cf_tls_ctx_free(ctx);
+}
+
 /* ---- answers a client does not read ------------------------------------------------------------ */
 static void put_random(cf_writer *w, uint32_t id, CK_SESSION_HANDLE s, CK_ULONG n)
 {
@@ -1364,12 +1440,14 @@ static void hsm_config_keys(void **state)
     assert_int_equal(c.n_hsm_listen, 1);
     assert_int_equal(c.hsm_idle_timeout, 3600);
     assert_int_equal(c.hsm_max_connections, 1024);
+    assert_int_equal(c.hsm_max_handshakes, 64);
     assert_int_equal(c.hsm_workers, 0);
     /* listen is repeatable (a Unix socket and TLS together); the service knobs */
     cf_config_defaults(&c);
     assert_int_equal(cf_config_load_string(&c,
         "[hsm]\nlisten = unix:/run/coffer/hsm.sock\nlisten = tls:*:7000\ncert = s.pem\nkey = s.key\n"
-        "client_ca = ca.pem\nsocket_group = coffer\nidle_timeout = 30\nmax_connections = 500\nworkers = 4\n",
+        "client_ca = ca.pem\nsocket_group = coffer\nidle_timeout = 30\nmax_connections = 500\nmax_handshakes = 16\n"
+        "workers = 4\n",
         "/etc/coffer/coffer.conf", err, sizeof err), CF_OK);
     assert_int_equal(c.n_hsm_listen, 2);
     assert_int_equal(c.hsm_listen[0].kind, CF_LISTEN_UNIX);
@@ -1378,6 +1456,7 @@ static void hsm_config_keys(void **state)
     assert_string_equal(c.hsm_socket_group, "coffer");
     assert_int_equal(c.hsm_idle_timeout, 30);
     assert_int_equal(c.hsm_max_connections, 500);
+    assert_int_equal(c.hsm_max_handshakes, 16);
     assert_int_equal(c.hsm_workers, 4);
     /* TLS: tls:HOST:PORT with cert, key, client_ca (paths relative to the file's folder) */
     cf_config_defaults(&c);
@@ -1413,7 +1492,7 @@ static void hsm_config_keys(void **state)
         ("[hsm]\nlisten = unix:1\nlisten = unix:2\nlisten = unix:3\nlisten = unix:4\nlisten = unix:5\n"
          "listen = unix:6\nlisten = unix:7\nlisten = unix:8\nlisten = unix:9\n"), /* 9 > CF_HSM_LISTEN_MAX */
         "[hsm]\nsocket_group = \n", "[hsm]\nsocket_group = a b\n", "[hsm]\nidle_timeout = -1\n",
-        "[hsm]\nmax_connections = 0\n", "[hsm]\nworkers = 1000\n",
+        "[hsm]\nmax_connections = 0\n", "[hsm]\nmax_handshakes = 0\n", "[hsm]\nworkers = 1000\n",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         cf_config_defaults(&c);
@@ -1439,6 +1518,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(max_connections_refused, setup, down),
         cmocka_unit_test_setup_teardown(two_listeners_served, setup, down),
         cmocka_unit_test_setup_teardown(unix_and_tls_listeners, setup, down),
+        cmocka_unit_test_setup_teardown(handshakes_have_their_own_limit, setup, down),
         cmocka_unit_test_setup_teardown(unread_answers_stay_bounded, setup, down),
         cmocka_unit_test_setup_teardown(pipelined_with_reads_in_order, setup, down),
         cmocka_unit_test_setup_teardown(socket_group_applied, setup, down),
