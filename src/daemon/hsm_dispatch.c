@@ -167,16 +167,18 @@ static cf_err h_copy_object(hsrv_app *c, rpc_value *a, rpc_value *o, rpc_arena *
 /* A change to an object that a client holds a lease on waits for the lease to end (protocol.md,
  * "Leases"). A client of minor 2 or more is told LEASED and waits by itself, then tries again: a
  * worker is not held for up to lease_ms (with as many workers as cores, a few such waits at once
- * would stall every connection). An older client is waited for here, in the engine. */
-static bool client_waits(const hsrv_app *c, const rpc_value *a)
+ * would stall every connection). An older client is waited for here, in the engine. A client
+ * that may not make the change (another's object, a read-only session...) is never told LEASED
+ * and never waited for: the call fails at once. */
+static bool client_waits(const hsrv_app *c, const rpc_value *a, hsm_change ch)
 {
-    return c->minor >= 2 && hsm_object_lease_left(a[0].ul, a[1].ul) > 0;
+    return c->minor >= 2 && hsm_object_lease_left(a[0].ul, a[1].ul, ch) > 0;
 }
 
 static cf_err h_destroy_object(hsrv_app *c, rpc_value *a, rpc_value *o, rpc_arena *ar)
 {
     (void)o, (void)ar;
-    if (client_waits(c, a))
+    if (client_waits(c, a, HSM_CHANGE_DESTROY))
         return CF_E_LEASED;
     return hsm_destroy_object(a[0].ul, a[1].ul);
 }
@@ -218,7 +220,7 @@ static cf_err h_get_attribute_value(hsrv_app *c, rpc_value *a, rpc_value *o, rpc
 static cf_err h_set_attribute_value(hsrv_app *c, rpc_value *a, rpc_value *o, rpc_arena *ar)
 {
     (void)o, (void)ar;
-    if (client_waits(c, a))
+    if (client_waits(c, a, HSM_CHANGE_SET_ATTRIBUTE))
         return CF_E_LEASED;
     return hsm_set_attribute_value(a[0].ul, a[1].ul, a[2].tmpl.attrs, a[2].tmpl.count);
 }

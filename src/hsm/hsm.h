@@ -107,11 +107,14 @@ cf_err hsm_op_init(CK_SESSION_HANDLE s, hsm_op_kind kind, const CK_MECHANISM *m,
  * ms, or 0 when it gives none (nothing kept, a key that needs CKU_CONTEXT_SPECIFIC, a change
  * waiting). In-process callers never take leases and never wait. */
 uint32_t hsm_op_lease(CK_SESSION_HANDLE s, hsm_op_kind kind, uint32_t ms);
+/* What a change waiting for leases is. */
+typedef enum { HSM_CHANGE_DESTROY, HSM_CHANGE_SET_ATTRIBUTE } hsm_change;
 /* For a remote client that waits by itself (protocol minor 2): how many ms are left of the leases
- * on object o, which session s is about to destroy or change; from now on o gets no new lease
+ * on object o, which session s is about to destroy or change (c); from now on o gets no new lease
  * until a second after they end, so that the client's next try finds none (0: no lease, go on).
- * An object s cannot see: 0 (the call then fails as it would). */
-uint32_t hsm_object_lease_left(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE o);
+ * An object s cannot see or may not change so (read-only session, not destroyable or modifiable):
+ * 0, and the leases are untouched (the call then fails as it would, at once). */
+uint32_t hsm_object_lease_left(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE o, hsm_change c);
 /* An init the client took as valid under a lease, arriving with the next call: re-arms the kept
  * operation when it is the one leased (m and key match), even if the key was destroyed or changed
  * since the lease ended: the init happened first, and an active operation outlives its key. Once

@@ -135,10 +135,13 @@ CK_USER_TYPE hsm_session_login(const hsm_session *s);
 const uint8_t *hsm_session_dk(const hsm_session *s);
 CK_STATE hsm_session_state(const hsm_session *s);
 void hsm_session_free_ops(hsm_session *s);          /* session mutex held */
-/* Leases (op.c): the monotonic clock in ms; a change to object oh raises (close) its count of
- * waiting changes and sleeps out its lease, then lowers it (!close) when done. No lock held. */
+/* Leases (op.c): the monotonic clock in ms. A change c of object oh by session h is checked
+ * (hsm_object_may_change) and, when allowed, raises the object's count of waiting changes and
+ * sleeps out its lease; refused, it touches no lease and waits for nothing. After the change,
+ * hsm_object_open_leases lowers the count again. No lock held. */
 uint64_t hsm_mono_ms(void);
-void hsm_object_wait_leases(CK_OBJECT_HANDLE oh, bool close);
+cf_err hsm_object_close_leases(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE oh, hsm_change c);
+void hsm_object_open_leases(CK_OBJECT_HANDLE oh);
 
 /* object.c */
 hsm_object *hsm_object_new(uint64_t slot);
@@ -160,6 +163,10 @@ cf_err hsm_object_add(hsm_session *s, hsm_object *o, CK_OBJECT_HANDLE *out);
 cf_err hsm_object_remove(hsm_object *o);
 /* After a token object's record was rewritten: re-read it (sealed); session objects: version++. */
 cf_err hsm_object_persist_done(hsm_object *o);
+/* objapi.c: whether session h may make change c to object oh (g.lock held): the session exists,
+ * sees the object, is read/write for a token object, and the object is destroyable (modifiable).
+ * The object in *out. */
+cf_err hsm_object_may_change(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE oh, hsm_change c, hsm_object **out);
 /* Storage checks for a new object (RW session for token objects, user login for private ones). */
 cf_err hsm_check_new_object(hsm_session *s, const hsm_attrs *a);
 /* Logs one application out of the token (write lock held): wipes its data key; the objects'

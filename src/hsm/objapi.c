@@ -111,17 +111,28 @@ out:
     return rv;
 }
 
+cf_err hsm_object_may_change(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE oh, hsm_change c, hsm_object **out)
+{
+    hsm_session *s = hsm_session_get(h);
+    CF_ENSURE(s, CF_E_SESSION_HANDLE_INVALID);
+    hsm_object *o = hsm_object_visible(s, oh);
+    CF_ENSURE(o, CF_E_OBJECT_HANDLE_INVALID);
+    CF_ENSURE(!o->is_token || hsm_session_rw(s), CF_E_SESSION_READ_ONLY);
+    if (c == HSM_CHANGE_DESTROY)
+        CF_ENSURE(hsm_attrs_flag(&o->attrs, CKA_DESTROYABLE, true), CF_E_ACTION_PROHIBITED);
+    else
+        CF_ENSURE(hsm_attrs_flag(&o->attrs, CKA_MODIFIABLE, true), CF_E_ATTRIBUTE_READ_ONLY);
+    *out = o;
+    return CF_OK;
+}
+
 static cf_err hsm_destroy_object_impl(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE oh)
 {
     CF_ENSURE(g.initialized, CF_E_NOT_INITIALIZED);
     pthread_rwlock_wrlock(&g.lock);
     cf_err rv = CF_OK;
-    hsm_session *s = hsm_session_get(h);
-    CF_CHECK(s, CF_E_SESSION_HANDLE_INVALID);
-    hsm_object *o = hsm_object_visible(s, oh);
-    CF_CHECK(o, CF_E_OBJECT_HANDLE_INVALID);
-    CF_CHECK(!o->is_token || hsm_session_rw(s), CF_E_SESSION_READ_ONLY);
-    CF_CHECK(hsm_attrs_flag(&o->attrs, CKA_DESTROYABLE, true), CF_E_ACTION_PROHIBITED);
+    hsm_object *o;
+    CF_GUARD(hsm_object_may_change(h, oh, HSM_CHANGE_DESTROY, &o));
     rv = hsm_object_remove(o);
 out:
     pthread_rwlock_unlock(&g.lock);
@@ -215,12 +226,9 @@ static cf_err hsm_set_attribute_value_impl(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE
     hsm_attrs ch = { 0 };
     pthread_rwlock_wrlock(&g.lock);
     cf_err rv = CF_OK;
+    hsm_object *o;
+    CF_GUARD(hsm_object_may_change(h, oh, HSM_CHANGE_SET_ATTRIBUTE, &o));
     hsm_session *s = hsm_session_get(h);
-    CF_CHECK(s, CF_E_SESSION_HANDLE_INVALID);
-    hsm_object *o = hsm_object_visible(s, oh);
-    CF_CHECK(o, CF_E_OBJECT_HANDLE_INVALID);
-    CF_CHECK(!o->is_token || hsm_session_rw(s), CF_E_SESSION_READ_ONLY);
-    CF_CHECK(hsm_attrs_flag(&o->attrs, CKA_MODIFIABLE, true), CF_E_ATTRIBUTE_READ_ONLY);
     CF_GUARD(hsm_attrs_from_template(&ch, t, n));
     CF_GUARD(hsm_template_check_change(HSM_T_SET, o, &ch));
     for (size_t i = 0; i < ch.n; i++)
@@ -279,9 +287,11 @@ cf_err hsm_destroy_object(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE oh)
 {
     hsm_audit_event e;
     bool on = hsm_audit_prepare(&e, HSM_AUDIT_DESTROY, h, oh);   /* before: the object goes */
-    hsm_object_wait_leases(oh, true);
-    cf_err rv = hsm_destroy_object_impl(h, oh);
-    hsm_object_wait_leases(oh, false);   /* a no-op once it is gone */
+    cf_err rv = hsm_object_close_leases(h, oh, HSM_CHANGE_DESTROY);
+    if (rv == CF_OK) {
+        rv = hsm_destroy_object_impl(h, oh);
+        hsm_object_open_leases(oh);   /* a no-op once it is gone */
+    }
     if (on)
         hsm_audit_emit(&e, rv);
     return rv;
@@ -289,9 +299,11 @@ cf_err hsm_destroy_object(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE oh)
 
 cf_err hsm_set_attribute_value(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE oh, const CK_ATTRIBUTE *t, CK_ULONG n)
 {
-    hsm_object_wait_leases(oh, true);
-    cf_err rv = hsm_set_attribute_value_impl(h, oh, t, n);
-    hsm_object_wait_leases(oh, false);
+    cf_err rv = hsm_object_close_leases(h, oh, HSM_CHANGE_SET_ATTRIBUTE);
+    if (rv == CF_OK) {
+        rv = hsm_set_attribute_value_impl(h, oh, t, n);
+        hsm_object_open_leases(oh);
+    }
     hsm_audit_session(HSM_AUDIT_SET_ATTRIBUTE, h, oh, rv);
     return rv;
 }

@@ -535,23 +535,9 @@ uint32_t hsm_op_lease(CK_SESSION_HANDLE h, hsm_op_kind kind, uint32_t ms)
     return granted;
 }
 
-void hsm_object_wait_leases(CK_OBJECT_HANDLE oh, bool close)
+/* Sleeps until the monotonic ms until. */
+static void sleep_until(uint64_t until)
 {
-    if (!g.initialized)
-        return;
-    pthread_rwlock_wrlock(&g.lock);   /* write: no grant is between its check and its store */
-    hsm_object *o = hsm_map_get(&g.objects, oh);
-    uint64_t until = 0;
-    if (o) {
-        if (close)
-            atomic_fetch_add(&o->lease_closed, 1);
-        else
-            atomic_fetch_sub(&o->lease_closed, 1);
-        until = atomic_load(&o->lease_until);
-    }
-    pthread_rwlock_unlock(&g.lock);
-    if (!close)
-        return;
     for (uint64_t now = hsm_mono_ms(); now < until; now = hsm_mono_ms()) {
         struct timespec d = { .tv_sec = (time_t)((until - now) / 1000),
                               .tv_nsec = (long)((until - now) % 1000) * 1000000 };
@@ -559,15 +545,45 @@ void hsm_object_wait_leases(CK_OBJECT_HANDLE oh, bool close)
     }
 }
 
-uint32_t hsm_object_lease_left(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE oh)
+/* The change is checked first, under the same lock that closes the leases: a session that may not
+ * make it (another application's object, a read-only session, an object that is not destroyable
+ * or modifiable) neither waits nor takes the leases away from the key's owner. */
+cf_err hsm_object_close_leases(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE oh, hsm_change c)
+{
+    CF_ENSURE(g.initialized, CF_E_NOT_INITIALIZED);
+    pthread_rwlock_wrlock(&g.lock);   /* write: no grant is between its check and its store */
+    hsm_object *o;
+    cf_err rv = hsm_object_may_change(h, oh, c, &o);
+    uint64_t until = 0;
+    if (rv == CF_OK) {
+        atomic_fetch_add(&o->lease_closed, 1);
+        until = atomic_load(&o->lease_until);
+    }
+    pthread_rwlock_unlock(&g.lock);
+    if (rv == CF_OK)
+        sleep_until(until);
+    return rv;
+}
+
+/* By handle alone: the caller closed them, and may have lost sight of the object since (a logout
+ * meanwhile) or the object may be gone (then nothing to do). */
+void hsm_object_open_leases(CK_OBJECT_HANDLE oh)
+{
+    pthread_rwlock_wrlock(&g.lock);
+    hsm_object *o = g.initialized ? hsm_map_get(&g.objects, oh) : NULL;
+    if (o)
+        atomic_fetch_sub(&o->lease_closed, 1);
+    pthread_rwlock_unlock(&g.lock);
+}
+
+uint32_t hsm_object_lease_left(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE oh, hsm_change c)
 {
     if (!g.initialized)
         return 0;
     uint64_t left = 0;
-    pthread_rwlock_wrlock(&g.lock);   /* as in hsm_object_wait_leases */
-    hsm_session *s = hsm_session_get(h);
-    hsm_object *o = s ? hsm_object_visible(s, oh) : NULL;
-    if (o) {
+    pthread_rwlock_wrlock(&g.lock);   /* as in hsm_object_close_leases */
+    hsm_object *o;
+    if (hsm_object_may_change(h, oh, c, &o) == CF_OK) {
         uint64_t now = hsm_mono_ms(), until = atomic_load(&o->lease_until);
         if (until > now) {
             left = until - now;

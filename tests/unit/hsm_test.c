@@ -565,6 +565,74 @@ static void leases(void **state)
     assert_int_not_equal(hsm_op_rearm(s, HSM_OP_SIGN, &m, priv3), CF_OK);
 }
 
+/* A change the other session may not make fails at once (the error it would get anyway): it
+ * waits for no lease and leaves the owner's lease as it was (its init re-arms, a new lease is
+ * given), by the engine's path and by hsm_object_lease_left's (remote clients of minor 2). */
+static void refused_at_once(CK_SESSION_HANDLE owner, CK_OBJECT_HANDLE key, CK_SESSION_HANDLE other,
+                            cf_err want_destroy, cf_err want_set)
+{
+    CK_MECHANISM m = { CKM_ECDSA, NULL, 0 };
+    uint8_t sig[80];
+    CK_ULONG len;
+    CK_ATTRIBUTE lbl = { CKA_LABEL, "x", 1 };
+    assert_int_equal(hsm_op_init(owner, HSM_OP_SIGN, &m, key), CF_OK);
+    assert_int_equal(sign_now(owner, sig, &len), CF_OK);
+    assert_int_equal(hsm_op_lease(owner, HSM_OP_SIGN, 2000), 2000);
+    uint64_t t0 = mono_ms();
+    assert_int_equal(hsm_object_lease_left(other, key, HSM_CHANGE_DESTROY), 0);
+    assert_int_equal(hsm_object_lease_left(other, key, HSM_CHANGE_SET_ATTRIBUTE), 0);
+    assert_int_equal(hsm_destroy_object(other, key), want_destroy);
+    assert_int_equal(hsm_set_attribute_value(other, key, &lbl, 1), want_set);
+    assert_true(mono_ms() < t0 + 1000);
+    assert_int_equal(hsm_op_rearm(owner, HSM_OP_SIGN, &m, key), CF_OK);
+    assert_int_equal(sign_now(owner, sig, &len), CF_OK);
+    assert_int_equal(hsm_op_lease(owner, HSM_OP_SIGN, 1), 1);
+}
+
+static void refused_changes_leave_leases_alone(void **state)
+{
+    (void)state;
+    CK_SLOT_ID slot = make_token("lease-apps");
+    CK_SESSION_HANDLE a1, a2, a2ro;
+    assert_int_equal(hsm_open_session_app(1, slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, &a1), CF_OK);
+    assert_int_equal(hsm_open_session_app(2, slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, &a2), CF_OK);
+    assert_int_equal(hsm_open_session_app(2, slot, CKF_SERIAL_SESSION, &a2ro), CF_OK);
+    assert_int_equal(hsm_login(a1, CKU_USER, USER, USERL), CF_OK);
+    CK_OBJECT_HANDLE spub, spriv, tpub, tpriv, fpub, fpriv;
+    gen_ec(a1, &spub, &spriv, false, false);   /* session keys of app 1 */
+    static const uint8_t p256[] = { 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07 };
+    CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
+    CK_ATTRIBUTE pt[] = { { CKA_EC_PARAMS, (void *)p256, sizeof p256 } };
+    CK_ATTRIBUTE st[] = { { CKA_TOKEN, &yes, 1 }, { CKA_DESTROYABLE, &yes, 1 }, { CKA_MODIFIABLE, &yes, 1 } };
+    CK_MECHANISM gen = { CKM_EC_KEY_PAIR_GEN, NULL, 0 };
+    assert_int_equal(hsm_generate_key_pair(a1, &gen, pt, 1, st, 3, &tpub, &tpriv), CF_OK);
+    st[1].pValue = st[2].pValue = &no;
+    assert_int_equal(hsm_generate_key_pair(a1, &gen, pt, 1, st, 3, &fpub, &fpriv), CF_OK);
+
+    /* app 2 not logged in: app 1's private keys are not there for it */
+    refused_at_once(a1, spriv, a2, CF_E_OBJECT_HANDLE_INVALID, CF_E_OBJECT_HANDLE_INVALID);
+    refused_at_once(a1, tpriv, a2, CF_E_OBJECT_HANDLE_INVALID, CF_E_OBJECT_HANDLE_INVALID);
+    /* logged in: still not app 1's session key; the token key not from a read-only session, and
+     * not a key that may not be destroyed or changed */
+    assert_int_equal(hsm_login(a2, CKU_USER, USER, USERL), CF_OK);
+    refused_at_once(a1, spriv, a2, CF_E_OBJECT_HANDLE_INVALID, CF_E_OBJECT_HANDLE_INVALID);
+    refused_at_once(a1, tpriv, a2ro, CF_E_SESSION_READ_ONLY, CF_E_SESSION_READ_ONLY);
+    refused_at_once(a1, fpriv, a2, CF_E_ACTION_PROHIBITED, CF_E_ATTRIBUTE_READ_ONLY);
+    /* an allowed change still waits for the lease */
+    CK_MECHANISM m = { CKM_ECDSA, NULL, 0 };
+    uint8_t sig[80];
+    CK_ULONG len;
+    assert_int_equal(hsm_op_init(a1, HSM_OP_SIGN, &m, tpriv), CF_OK);
+    assert_int_equal(sign_now(a1, sig, &len), CF_OK);
+    assert_int_equal(hsm_op_lease(a1, HSM_OP_SIGN, 300), 300);
+    uint64_t t0 = mono_ms();
+    assert_true(hsm_object_lease_left(a2, tpriv, HSM_CHANGE_DESTROY) > 0);
+    assert_int_equal(hsm_destroy_object(a2, tpriv), CF_OK);
+    assert_true(mono_ms() >= t0 + 300);
+    hsm_app_end(1);
+    hsm_app_end(2);
+}
+
 /* Login state is per application (PKCS#11 5.6): cofferd's connections are applications. */
 static void applications_have_their_own_login(void **state)
 {
@@ -823,6 +891,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(attribute_rules, setup, teardown),
         cmocka_unit_test_setup_teardown(sign_protocols, setup, teardown),
         cmocka_unit_test_setup_teardown(leases, setup, teardown),
+        cmocka_unit_test_setup_teardown(refused_changes_leave_leases_alone, setup, teardown),
         cmocka_unit_test_setup_teardown(wrap_and_derive, setup, teardown),
         cmocka_unit_test_setup_teardown(other_process_objects, setup, teardown),
         cmocka_unit_test_setup_teardown(applications_have_their_own_login, setup, teardown),
