@@ -33,10 +33,11 @@ const char *hsm_audit_type_name(hsm_audit_type t)
     return (unsigned)t < HSM_AUDIT__COUNT ? names[t] : "unknown";
 }
 
-/* g.lock held (any mode). */
-static void fill_object(hsm_audit_event *e, CK_OBJECT_HANDLE oh)
+/* g.lock held (any mode). Only an object the session sees: a handle it cannot see (another
+ * application's, a private one while logged out, another slot's) names nothing in its record. */
+static void fill_object(hsm_audit_event *e, const hsm_session *s, CK_OBJECT_HANDLE oh)
 {
-    hsm_object *o = oh ? hsm_map_get(&g.objects, oh) : NULL;
+    hsm_object *o = oh ? hsm_object_visible(s, oh) : NULL;
     if (!o)
         return;
     e->object = o->is_token ? o->store_id : 0;
@@ -60,23 +61,20 @@ bool hsm_audit_prepare(hsm_audit_event *e, hsm_audit_type type, CK_SESSION_HANDL
     if (s) {
         e->app = s->app;
         e->slot = s->slot;
-        fill_object(e, oh);
+        fill_object(e, s, oh);
     }
     pthread_rwlock_unlock(&g.lock);
     return s != NULL;
 }
 
-void hsm_audit_object(hsm_audit_event *e, CK_OBJECT_HANDLE oh)
-{
-    pthread_rwlock_rdlock(&g.lock);
-    fill_object(e, oh);
-    pthread_rwlock_unlock(&g.lock);
-}
-
-void hsm_audit_other(hsm_audit_event *e, CK_OBJECT_HANDLE oh)
+void hsm_audit_other(hsm_audit_event *e, CK_SESSION_HANDLE h, CK_OBJECT_HANDLE oh)
 {
     hsm_audit_event k = { 0 };   /* fill_object names the event's own object: borrow it */
-    hsm_audit_object(&k, oh);
+    pthread_rwlock_rdlock(&g.lock);
+    hsm_session *s = hsm_session_get(h);
+    if (s)
+        fill_object(&k, s, oh);
+    pthread_rwlock_unlock(&g.lock);
     e->other_object = k.object;
     memcpy(e->other_label, k.label, sizeof e->other_label);
 }

@@ -399,7 +399,7 @@ cf_err hsm_wrap_key(CK_SESSION_HANDLE h, const CK_MECHANISM *m, CK_OBJECT_HANDLE
     cf_err rv = hsm_wrap_key_impl(h, m, wh, kh, wrapped, wrapped_len);
     hsm_audit_event e;
     if ((wrapped || rv != CF_OK) && hsm_audit_prepare(&e, HSM_AUDIT_WRAP, h, kh)) {
-        hsm_audit_other(&e, wh);
+        hsm_audit_other(&e, h, wh);
         hsm_audit_emit(&e, rv);
     }
     return rv;
@@ -413,7 +413,7 @@ cf_err hsm_derive_key(CK_SESSION_HANDLE h, const CK_MECHANISM *m, CK_OBJECT_HAND
     cf_err rv = hsm_derive_key_impl(h, m, bh, t, n, out);
     hsm_audit_event e;
     if (hsm_audit_prepare(&e, HSM_AUDIT_DERIVE, h, rv == CF_OK ? *out : 0)) {
-        hsm_audit_other(&e, bh);
+        hsm_audit_other(&e, h, bh);
         hsm_audit_emit(&e, rv);
     }
     return rv;

@@ -622,18 +622,25 @@ static cf_err hsm_op_rearm_impl(CK_SESSION_HANDLE h, hsm_op_kind kind, const CK_
     return done ? CF_OK : hsm_op_init_impl(h, kind, m, keyh);
 }
 
-/* ---- audited entry points (audit.c): private-key operations, one event per SignInit/DecryptInit */
+/* ---- audited entry points (audit.c): private-key operations, one event per SignInit/DecryptInit.
+ * Only for a key the session sees in its slot: an init refused because the handle names no key
+ * of the session's (KEY_HANDLE_INVALID) records nothing, so that another client's handles, tried
+ * in a loop, neither flood the log nor put records under the key's name. */
+static bool audit_key_visible(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE keyh)
+{
+    pthread_rwlock_rdlock(&g.lock);
+    hsm_session *s = hsm_session_get(h);
+    hsm_object *o = s ? hsm_object_visible(s, keyh) : NULL;
+    bool key = o && (o->cls == CKO_PRIVATE_KEY || o->cls == CKO_SECRET_KEY);
+    pthread_rwlock_unlock(&g.lock);
+    return key;
+}
+
 static void audit_key_use(CK_SESSION_HANDLE h, hsm_op_kind kind, CK_OBJECT_HANDLE keyh, cf_err rv)
 {
     if ((kind == HSM_OP_SIGN || kind == HSM_OP_DECRYPT) && hsm_audit_on()) {
         hsm_audit_event e;
-        bool key = false;
-        if (hsm_audit_prepare(&e, HSM_AUDIT_KEY_USE, h, keyh)) {
-            pthread_rwlock_rdlock(&g.lock);
-            hsm_object *o = hsm_map_get(&g.objects, keyh);
-            key = o && (o->cls == CKO_PRIVATE_KEY || o->cls == CKO_SECRET_KEY);
-            pthread_rwlock_unlock(&g.lock);
-        }
+        bool key = audit_key_visible(h, keyh) && hsm_audit_prepare(&e, HSM_AUDIT_KEY_USE, h, keyh);
         if (key) {
             e.op = kind;
             hsm_audit_emit(&e, rv);

@@ -392,6 +392,61 @@ static void wrap_and_derive_are_audited(void **state)
     hsm_set_audit(NULL, NULL);
 }
 
+/* A key use is recorded only for a key the session sees in its slot: inits naming another
+ * application's private or session key, or a key of another slot, are refused and record nothing
+ * about it (a loop of them would flood the log under the key's name); a destroy of such a handle
+ * names no object. */
+static void invisible_keys_are_not_recorded(void **state)
+{
+    (void)state;
+    static seen s;
+    memset(&s, 0, sizeof s);
+    CK_SLOT_ID slot = make_token("owner"), other = make_token("other");
+    CK_SESSION_HANDLE a1, a2, a2o;
+    assert_int_equal(hsm_open_session_app(1, slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, &a1), CF_OK);
+    assert_int_equal(hsm_open_session_app(2, slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, &a2), CF_OK);
+    assert_int_equal(hsm_open_session_app(2, other, CKF_SERIAL_SESSION | CKF_RW_SESSION, &a2o), CF_OK);
+    assert_int_equal(hsm_login(a1, CKU_USER, USER, USERL), CF_OK);
+    CK_MECHANISM gen = { CKM_EC_KEY_PAIR_GEN, NULL, 0 };
+    static const uint8_t p256[] = { 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07 };
+    CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
+    CK_ATTRIBUTE pub[] = { { CKA_EC_PARAMS, (void *)p256, sizeof p256 } };
+    CK_ATTRIBUTE tok[] = { { CKA_TOKEN, &yes, 1 }, { CKA_LABEL, "private", 7 } };
+    CK_ATTRIBUTE ses[] = { { CKA_TOKEN, &no, 1 }, { CKA_PRIVATE, &no, 1 }, { CKA_LABEL, "session", 7 } };
+    CK_OBJECT_HANDLE pk, tk, spk, sk;
+    assert_int_equal(hsm_generate_key_pair(a1, &gen, pub, 1, tok, 2, &pk, &tk), CF_OK);
+    assert_int_equal(hsm_generate_key_pair(a1, &gen, pub, 1, ses, 3, &spk, &sk), CF_OK);
+    hsm_set_audit(hook, &s);
+
+    CK_MECHANISM ecdsa = { CKM_ECDSA, NULL, 0 };
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(hsm_op_init(a2, HSM_OP_SIGN, &ecdsa, tk), CF_E_KEY_HANDLE_INVALID);   /* logged out */
+        assert_int_equal(hsm_op_init(a2, HSM_OP_SIGN, &ecdsa, sk), CF_E_KEY_HANDLE_INVALID);   /* app 1's */
+        assert_int_equal(hsm_op_init(a2o, HSM_OP_SIGN, &ecdsa, sk), CF_E_KEY_HANDLE_INVALID);  /* other slot */
+    }
+    assert_int_equal(hsm_login(a2, CKU_USER, USER, USERL), CF_OK);
+    assert_int_equal(hsm_op_init(a2, HSM_OP_SIGN, &ecdsa, sk), CF_E_KEY_HANDLE_INVALID);
+    assert_int_equal(hsm_op_init(a2o, HSM_OP_SIGN, &ecdsa, tk), CF_E_KEY_HANDLE_INVALID);
+    assert_int_equal(hsm_destroy_object(a2, sk), CF_E_OBJECT_HANDLE_INVALID);
+    int destroys = 0;
+    for (int i = 0; i < s.n; i++) {
+        assert_int_not_equal(s.ev[i].type, HSM_AUDIT_KEY_USE);
+        assert_string_equal(s.ev[i].label, "");
+        assert_int_equal(s.ev[i].object, 0);
+        destroys += s.ev[i].type == HSM_AUDIT_DESTROY;
+    }
+    assert_int_equal(destroys, 1);
+    /* the owner's uses are recorded, under its key */
+    assert_int_equal(hsm_op_init(a1, HSM_OP_SIGN, &ecdsa, tk), CF_OK);
+    hsm_op_abort(a1, HSM_OP_SIGN);
+    assert_int_equal(count(&s, HSM_AUDIT_KEY_USE, CF_OK), 1);
+    assert_string_equal(s.ev[s.n - 1].label, "private");
+    assert_true(s.ev[s.n - 1].object > 0);
+    hsm_set_audit(NULL, NULL);
+    hsm_app_end(1);
+    hsm_app_end(2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -404,6 +459,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(engine_reports_events, env_setup, teardown),
         cmocka_unit_test_setup_teardown(so_pin_calls_are_audited, env_setup, teardown),
         cmocka_unit_test_setup_teardown(wrap_and_derive_are_audited, env_setup, teardown),
+        cmocka_unit_test_setup_teardown(invisible_keys_are_not_recorded, env_setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
