@@ -86,6 +86,18 @@ void *hsm_map_del(hsm_map *m, uint64_t key)
     return val;
 }
 
+/* Down to a quarter full when under an eighth: halving at an eighth and doubling at three
+ * quarters leave room between them, so alternating puts and deletions never rehash each time. */
+void hsm_map_shrink(hsm_map *m)
+{
+    if (m->cap <= 64 || m->n * 8 >= m->cap)
+        return;
+    size_t cap = 64;
+    while (cap < m->n * 4)
+        cap *= 2;
+    (void)rehash(m, cap);   /* no memory: it stays as large as it was, which works as well */
+}
+
 void hsm_map_free(hsm_map *m)
 {
     free(m->keys);

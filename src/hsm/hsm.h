@@ -60,6 +60,9 @@ cf_err hsm_pin_tries_left(CK_SLOT_ID slot, CK_USER_TYPE user, CK_ULONG *left);
  * it; C_Login/C_Logout through it change only that application's login, and private objects are
  * visible only to sessions of an application logged in as the user. Token info flags are
  * token-wide. The application's last session on a token logs it out of that token. */
+/* Sessions open at once, all applications together: past it SESSION_COUNT (a bound on memory and
+ * on the scans of the session map; cofferd also bounds each application, [hsm] max_sessions). */
+#define HSM_SESSIONS_MAX 262144
 cf_err hsm_open_session(CK_SLOT_ID slot, CK_FLAGS flags, CK_SESSION_HANDLE *out);
 cf_err hsm_open_session_app(uint64_t app, CK_SLOT_ID slot, CK_FLAGS flags, CK_SESSION_HANDLE *out);
 cf_err hsm_close_session(CK_SESSION_HANDLE s);

@@ -32,6 +32,9 @@ void *hsm_map_get(const hsm_map *m, uint64_t key);
 cf_err hsm_map_put(hsm_map *m, uint64_t key, void *val);
 void *hsm_map_del(hsm_map *m, uint64_t key);
 void hsm_map_free(hsm_map *m);
+/* Gives back memory after many deletions (a no-op when the map is not mostly empty, or on no
+ * memory). Not while iterating over the map. */
+void hsm_map_shrink(hsm_map *m);
 /* Iteration: for (size_t i = 0; i < m->cap; i++) if (m->keys[i]) ... (key 0 is never used). */
 
 #define HSM_NO_LOGIN ((CK_USER_TYPE)-1)
@@ -91,6 +94,7 @@ typedef struct hsm_session {
     uint64_t spare_ver[HSM_OP__COUNT];
     bool context_login[HSM_OP__COUNT];   /* the op needs CKU_CONTEXT_SPECIFIC first */
     bool leased[HSM_OP__COUNT];          /* spare may be re-armed once by hsm_op_rearm */
+    size_t nobjects;               /* session objects it made that still exist (g.lock) */
     bool finding;
     CK_OBJECT_HANDLE *found;
     size_t nfound, foundpos;

@@ -26,8 +26,12 @@ void hsm_object_free(hsm_object *o)
 {
     if (!o)
         return;
-    if (o->owner)
+    if (o->owner) {
         g.session_objects--;
+        hsm_session *s = hsm_map_get(&g.sessions, o->owner);   /* NULL once the session closed */
+        if (s)
+            s->nobjects--;
+    }
     hsm_attrs_free(&o->attrs);
     hsm_attrs *sc = sealed_copy(o);
     if (sc) {
@@ -263,6 +267,7 @@ cf_err hsm_object_add(hsm_session *s, hsm_object *o, CK_OBJECT_HANDLE *out)
         o->owner = s->handle;
         o->app = s->app;
         g.session_objects++;
+        s->nobjects++;
     }
     if (rv != CF_OK) {
         if (o->is_token) {

@@ -102,6 +102,8 @@ cf_err hsm_open_session_app(uint64_t app, CK_SLOT_ID slot, CK_FLAGS flags, CK_SE
      * application (5.6) */
     CF_CHECK(!(hsm_token_login_of(t, app) == CKU_SO && !(flags & CKF_RW_SESSION)),
              CF_E_SESSION_READ_WRITE_SO_EXISTS);
+    /* a bound on memory and on the scans of the session map, whatever the applications do (hsm.h) */
+    CF_CHECK(g.sessions.n < HSM_SESSIONS_MAX, CF_E_SESSION_COUNT);
     CF_GUARD(hsm_token_load(t));
     hsm_session *s = calloc(1, sizeof *s);
     CF_CHECK(s, CF_E_NOMEM);
@@ -153,23 +155,72 @@ void hsm_token_logout(hsm_token *t, uint64_t app)
     }
 }
 
-/* Write lock held. Destroys the session's objects, and logs its application out of the token
- * with that application's last session there. */
-static void session_close_locked(hsm_session *s)
+/* Which session objects a close takes: those of one session (handle), or every one of an
+ * application on one slot or on all of them (slot HSM_ANY_SLOT). A session object's owner,
+ * application and slot are its session's. */
+#define HSM_ANY_SLOT UINT64_MAX
+typedef struct {
+    CK_SESSION_HANDLE handle;   /* 0: by application */
+    uint64_t app, slot;
+} closing;
+
+static bool closes_object(const closing *c, const hsm_object *o)
 {
-    hsm_map_del(&g.sessions, s->handle);
-    for (size_t i = 0; i < g.objects.cap; i++) {
+    if (o->is_token)
+        return false;
+    if (c->handle)
+        return o->owner == c->handle;
+    return o->app == c->app && (c->slot == HSM_ANY_SLOT || o->slot == c->slot);
+}
+
+/* Write lock held. One pass over the objects. A map entry deleted moves a later one of its
+ * cluster into its place (handles.c), so the place is looked at again (i--, which wraps to 0 at
+ * 0); one that moved in from the start of the map was seen already and did not match. */
+static void drop_objects_locked(const closing *c)
+{
+    for (size_t i = 0; g.session_objects && i < g.objects.cap; i++) {
         hsm_object *o = g.objects.keys[i] ? g.objects.vals[i] : NULL;
-        if (o && !o->is_token && o->owner == s->handle) {
+        if (o && closes_object(c, o)) {
             hsm_map_del(&g.objects, o->handle);
             hsm_object_free(o);
             i--;
         }
     }
+    hsm_map_shrink(&g.objects);
+}
+
+/* Write lock held. Closes session s (with its objects, if it made any), and logs its application
+ * out of the token with that application's last session there. */
+static void session_close_locked(hsm_session *s)
+{
+    hsm_map_del(&g.sessions, s->handle);
+    hsm_map_shrink(&g.sessions);
+    if (s->nobjects)
+        drop_objects_locked(&(closing){ .handle = s->handle });
     hsm_token *t = hsm_token_get(s->slot);
     if (t && hsm_token_login_of(t, s->app) != HSM_NO_LOGIN && !app_has_sessions(s->app, s->slot))
         hsm_token_logout(t, s->app);
     hsm_session_unref(s);
+}
+
+/* Write lock held. Closes every session of app on slot (HSM_ANY_SLOT: on every slot) in one pass
+ * over the session map (see drop_objects_locked) and one over the objects, however many there
+ * are: a client that opened thousands and went away must not hold the lock for long. */
+static void app_close_locked(uint64_t app, uint64_t slot)
+{
+    bool objects = false;
+    for (size_t i = 0; i < g.sessions.cap; i++) {
+        hsm_session *s = g.sessions.keys[i] ? g.sessions.vals[i] : NULL;
+        if (s && s->app == app && (slot == HSM_ANY_SLOT || s->slot == slot)) {
+            hsm_map_del(&g.sessions, s->handle);
+            objects |= s->nobjects != 0;
+            hsm_session_unref(s);
+            i--;
+        }
+    }
+    hsm_map_shrink(&g.sessions);
+    if (objects)
+        drop_objects_locked(&(closing){ .app = app, .slot = slot });
 }
 
 cf_err hsm_close_session(CK_SESSION_HANDLE h)
@@ -196,13 +247,10 @@ cf_err hsm_close_all_sessions_app(uint64_t app, CK_SLOT_ID slot)
     if (!hsm_token_get(slot)) {
         rv = slot == g.free_slot ? CF_E_TOKEN_NOT_PRESENT : CF_E_SLOT_ID_INVALID;
     } else {
-        for (size_t i = 0; i < g.sessions.cap; i++) {
-            hsm_session *s = g.sessions.keys[i] ? g.sessions.vals[i] : NULL;
-            if (s && s->slot == slot && s->app == app) {
-                session_close_locked(s);
-                i = (size_t)-1; /* the map changed under the loop: start over */
-            }
-        }
+        app_close_locked(app, slot);
+        hsm_token *t = hsm_token_get(slot);
+        if (hsm_token_login_of(t, app) != HSM_NO_LOGIN)
+            hsm_token_logout(t, app);   /* its last session there is gone */
     }
     pthread_rwlock_unlock(&g.lock);
     return rv;
@@ -211,13 +259,8 @@ cf_err hsm_close_all_sessions_app(uint64_t app, CK_SLOT_ID slot)
 void hsm_app_end(uint64_t app)
 {
     pthread_rwlock_wrlock(&g.lock);
-    for (size_t i = 0; g.initialized && i < g.sessions.cap; i++) {
-        hsm_session *s = g.sessions.keys[i] ? g.sessions.vals[i] : NULL;
-        if (s && s->app == app) {
-            session_close_locked(s);
-            i = (size_t)-1; /* the map changed under the loop: start over */
-        }
-    }
+    if (g.initialized)
+        app_close_locked(app, HSM_ANY_SLOT);
     for (size_t i = 0; i < g.ntokens; i++)
         if (hsm_token_login_of(g.tokens[i], app) != HSM_NO_LOGIN)
             hsm_token_logout(g.tokens[i], app);

@@ -806,6 +806,98 @@ static void session_objects_are_their_applications(void **state)
     assert_int_equal(hsm_close_session(a0), CF_OK);
 }
 
+/* Closing all of an application's sessions (C_CloseAllSessions, or the application ending in
+ * cofferd) closes exactly those, with their session objects and its login, in one pass however
+ * many there are; other applications' sessions and objects, and its sessions on another slot
+ * (for C_CloseAllSessions), stay. */
+#define MANY 5000
+static void closing_many_sessions(void **state)
+{
+    (void)state;
+    CK_SLOT_ID slot = make_token("many"), other = make_token("many2");
+    static CK_SESSION_HANDLE mine[MANY];
+    for (size_t i = 0; i < MANY; i++)
+        assert_int_equal(hsm_open_session_app(1, slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, &mine[i]), CF_OK);
+    CK_SESSION_HANDLE a2, a0, a1o, extra;
+    assert_int_equal(hsm_open_session_app(2, slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, &a2), CF_OK);
+    assert_int_equal(hsm_open_session(slot, CKF_SERIAL_SESSION, &a0), CF_OK);
+    assert_int_equal(hsm_open_session_app(1, other, CKF_SERIAL_SESSION, &a1o), CF_OK);
+    assert_int_equal(hsm_login(mine[0], CKU_USER, USER, USERL), CF_OK);
+    CK_OBJECT_CLASS dc = CKO_DATA;
+    CK_BBOOL no = CK_FALSE;
+    CK_ATTRIBUTE dt[] = { { CKA_CLASS, &dc, sizeof dc }, { CKA_TOKEN, &no, 1 }, { CKA_VALUE, "v", 1 } };
+    CK_OBJECT_HANDLE d1, d1b, d2;
+    assert_int_equal(hsm_create_object(mine[MANY / 2], dt, 3, &d1), CF_OK);
+    assert_int_equal(hsm_create_object(mine[MANY - 1], dt, 3, &d1b), CF_OK);
+    assert_int_equal(hsm_create_object(a2, dt, 3, &d2), CF_OK);
+    CK_TOKEN_INFO ti;
+    assert_int_equal(hsm_get_token_info(slot, &ti), CF_OK);
+    assert_int_equal(ti.ulSessionCount, MANY + 2);
+
+    assert_int_equal(hsm_close_all_sessions_app(1, slot), CF_OK);
+    CK_SESSION_INFO si;
+    for (size_t i = 0; i < MANY; i++)
+        assert_int_equal(hsm_get_session_info(mine[i], &si), CF_E_SESSION_HANDLE_INVALID);
+    assert_int_equal(hsm_get_token_info(slot, &ti), CF_OK);
+    assert_int_equal(ti.ulSessionCount, 2);
+    assert_int_equal(hsm_get_session_info(a2, &si), CF_OK);
+    assert_int_equal(hsm_get_session_info(a0, &si), CF_OK);
+    assert_int_equal(hsm_get_session_info(a1o, &si), CF_OK);
+    CK_ULONG size;
+    assert_int_equal(hsm_get_object_size(a2, d2, &size), CF_OK);
+    /* app 1's session objects went with its sessions; it is logged out of the slot */
+    assert_int_equal(hsm_open_session_app(1, slot, CKF_SERIAL_SESSION, &extra), CF_OK);
+    assert_int_equal(hsm_get_object_size(extra, d1, &size), CF_E_OBJECT_HANDLE_INVALID);
+    assert_int_equal(hsm_get_object_size(extra, d1b, &size), CF_E_OBJECT_HANDLE_INVALID);
+    assert_int_equal(hsm_get_session_info(extra, &si), CF_OK);
+    assert_int_equal(si.state, CKS_RO_PUBLIC_SESSION);
+
+    /* the same through the application's end, on every slot; and again with app 2 */
+    for (size_t i = 0; i < MANY; i++)
+        assert_int_equal(hsm_open_session_app(1, i % 2 ? slot : other, CKF_SERIAL_SESSION, &mine[i]), CF_OK);
+    hsm_app_end(1);
+    for (size_t i = 0; i < MANY; i++)
+        assert_int_equal(hsm_get_session_info(mine[i], &si), CF_E_SESSION_HANDLE_INVALID);
+    assert_int_equal(hsm_get_session_info(a1o, &si), CF_E_SESSION_HANDLE_INVALID);
+    assert_int_equal(hsm_get_session_info(extra, &si), CF_E_SESSION_HANDLE_INVALID);
+    assert_int_equal(hsm_get_session_info(a2, &si), CF_OK);
+    assert_int_equal(hsm_get_object_size(a2, d2, &size), CF_OK);
+    assert_int_equal(hsm_get_session_info(a0, &si), CF_OK);
+    hsm_app_end(2);
+    assert_int_equal(hsm_get_session_info(a2, &si), CF_E_SESSION_HANDLE_INVALID);
+    assert_int_equal(hsm_get_token_info(slot, &ti), CF_OK);
+    assert_int_equal(ti.ulSessionCount, 1);
+    assert_int_equal(hsm_close_session(a0), CF_OK);
+}
+
+/* The engine's bound on sessions, all applications together: the next open gets SESSION_COUNT
+ * and opens nothing; one application's end closes them all (in one pass: the old restart after
+ * every close took minutes at this size) and makes room. */
+static void engine_session_limit(void **state)
+{
+    (void)state;
+    CK_SLOT_ID slot = make_token("limit");
+    CK_SESSION_HANDLE h, a2;
+    assert_int_equal(hsm_open_session_app(2, slot, CKF_SERIAL_SESSION, &a2), CF_OK);
+    size_t n = 1;
+    while (n < HSM_SESSIONS_MAX + 10 && hsm_open_session_app(1, slot, CKF_SERIAL_SESSION, &h) == CF_OK)
+        n++;
+    assert_int_equal(n, HSM_SESSIONS_MAX);
+    CK_TOKEN_INFO ti;
+    assert_int_equal(hsm_get_token_info(slot, &ti), CF_OK);
+    assert_int_equal(ti.ulSessionCount, HSM_SESSIONS_MAX);
+    h = 0;
+    assert_int_equal(hsm_open_session_app(2, slot, CKF_SERIAL_SESSION, &h), CF_E_SESSION_COUNT);
+    assert_int_equal(h, 0);
+    assert_int_equal(hsm_get_token_info(slot, &ti), CF_OK);
+    assert_int_equal(ti.ulSessionCount, HSM_SESSIONS_MAX);
+    hsm_app_end(1);
+    assert_int_equal(hsm_get_token_info(slot, &ti), CF_OK);
+    assert_int_equal(ti.ulSessionCount, 1);
+    assert_int_equal(hsm_open_session_app(2, slot, CKF_SERIAL_SESSION, &h), CF_OK);
+    hsm_app_end(2);
+}
+
 static void config_errors_name_the_line(void **state)
 {
     (void)state;
@@ -896,6 +988,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(other_process_objects, setup, teardown),
         cmocka_unit_test_setup_teardown(applications_have_their_own_login, setup, teardown),
         cmocka_unit_test_setup_teardown(session_objects_are_their_applications, setup, teardown),
+        cmocka_unit_test_setup_teardown(closing_many_sessions, setup, teardown),
+        cmocka_unit_test_setup_teardown(engine_session_limit, setup, teardown),
         cmocka_unit_test_setup_teardown(config_errors_name_the_line, setup, teardown),
         cmocka_unit_test_setup_teardown(rewrite_rechecks_under_write_lock, setup, teardown),
     };
