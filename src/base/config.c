@@ -39,6 +39,7 @@ static const key_def keys[] = {
     { "hsm", "idle_timeout", K_U32, OFF(hsm_idle_timeout), 0, 7 * 86400 },
     { "hsm", "max_connections", K_U32, OFF(hsm_max_connections), 1, 65536 },
     { "hsm", "max_handshakes", K_U32, OFF(hsm_max_handshakes), 1, 65536 },
+    { "hsm", "max_sessions", K_U32, OFF(hsm_max_sessions), 1, 262144 },   /* the engine's HSM_SESSIONS_MAX */
     { "hsm", "workers", K_U32, OFF(hsm_workers), 0, 256 },
     { "hsm", "lease_ms", K_U32, OFF(hsm_lease_ms), 0, 10000 },
     { "hsm", "cert", K_PATH, OFF(hsm_cert), 0, 0 },
@@ -168,6 +169,7 @@ void cf_config_defaults(cf_config *c)
     c->client_timeout = 60;
     c->hsm_max_connections = 1024;
     c->hsm_max_handshakes = 64;
+    c->hsm_max_sessions = 1024;
 }
 
 typedef struct {

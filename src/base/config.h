@@ -67,6 +67,7 @@ typedef struct {
     uint32_t hsm_idle_timeout;    /* [hsm] idle_timeout, seconds without a request before a connection is closed (0 = never; default 3600) */
     uint32_t hsm_max_connections; /* [hsm] max_connections (default 1024): more are refused with an ERROR frame */
     uint32_t hsm_max_handshakes;  /* [hsm] max_handshakes (default 64): TLS connections before their handshake */
+    uint32_t hsm_max_sessions;    /* [hsm] max_sessions: open sessions per application (default 1024); more get SESSION_COUNT */
     uint32_t hsm_workers;         /* [hsm] workers: threads that run requests (0 = one per core, the default) */
     uint32_t hsm_lease_ms;        /* [hsm] lease_ms: signing leases, docs/protocol.md "Leases" (0 = none; default 250) */
     /* [hsm] cert, key, client_ca: required with tls: (the server's certificate and key, and the

@@ -30,11 +30,12 @@ static uint64_t new_app_id(void)
     return id;
 }
 
-void hsrv_registry_init(hsrv_registry *r)
+void hsrv_registry_init(hsrv_registry *r, uint32_t max_sessions)
 {
     pthread_mutex_init(&r->mu, NULL);
     r->head = NULL;
     r->count = 0;
+    r->max_sessions = max_sessions;
 }
 
 static void app_free(hsrv_app *a)
@@ -73,7 +74,7 @@ static hsrv_app *find_locked(hsrv_registry *r, const uint8_t *token)
     return hit;
 }
 
-static cf_err app_new(const hsrv_peer *peer, hsrv_app **out)
+static cf_err app_new(const hsrv_peer *peer, size_t max_sessions, hsrv_app **out)
 {
     hsrv_app *a = calloc(1, sizeof *a);
     if (!a)
@@ -86,6 +87,7 @@ static cf_err app_new(const hsrv_peer *peer, hsrv_app **out)
     pthread_mutex_init(&a->mu, NULL);
     a->id = new_app_id();
     a->peer = *peer;
+    a->max_sessions = max_sessions;
     a->refs = 1;
     *out = a;
     return CF_OK;
@@ -112,7 +114,7 @@ cf_err hsrv_registry_enter(hsrv_registry *r, const hsrv_peer *peer, uint16_t min
         cf_debug("hsm: a HELLO named an application that %s", a ? "belongs to another peer" : "is not known");
     }
     hsrv_app *a;
-    CF_TRY(app_new(peer, &a));
+    CF_TRY(app_new(peer, r->max_sessions, &a));
     a->minor = minor;   /* before it is published: joiners read it unlocked */
     pthread_mutex_lock(&r->mu);
     a->next = r->head;
@@ -144,17 +146,34 @@ void hsrv_registry_leave(hsrv_registry *r, hsrv_app *app)
     app_free(app);
 }
 
-/* ---- sessions --------------------------------------------------------------------------------- */
+/* ---- sessions ---------------------------------------------------------------------------------
+ * The list is sorted by handle, so that the check every request makes (hsrv_app_owns) is a binary
+ * search, not a scan of up to max_sessions entries. */
+
+/* a->mu held. The first index whose handle is not below h. */
+static size_t lower_bound(const hsrv_app *a, CK_SESSION_HANDLE h)
+{
+    size_t lo = 0, hi = a->n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (a->s[mid].h < h)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
 bool hsrv_app_owns(hsrv_app *a, CK_SESSION_HANDLE h)
 {
-    bool found = false;
     pthread_mutex_lock(&a->mu);
-    for (size_t i = 0; i < a->n && !found; i++)
-        found = a->s[i].h == h;
+    size_t i = lower_bound(a, h);
+    bool found = i < a->n && a->s[i].h == h;
     pthread_mutex_unlock(&a->mu);
     return found;
 }
 
+/* a->mu held. The engine's handles grow, so this is nearly always an append. */
 static cf_err track_locked(hsrv_app *a, CK_SESSION_HANDLE h, CK_SLOT_ID slot)
 {
     if (a->n == a->cap) {
@@ -165,34 +184,51 @@ static cf_err track_locked(hsrv_app *a, CK_SESSION_HANDLE h, CK_SLOT_ID slot)
         a->s = p;
         a->cap = cap;
     }
-    a->s[a->n++] = (hsrv_owned){ h, slot };
+    size_t i = lower_bound(a, h);
+    memmove(&a->s[i + 1], &a->s[i], (a->n - i) * sizeof *a->s);
+    a->s[i] = (hsrv_owned){ h, slot };
+    a->n++;
     return CF_OK;
 }
 
+/* At most max_sessions at once, counting those being opened by the application's other
+ * connections (reserved before the engine call, which runs without a->mu): past it
+ * SESSION_COUNT, and the engine is not asked. Opening sessions needs no login and costs the
+ * client a few bytes each; without a bound one client could fill the engine's session map. */
 cf_err hsrv_app_open_session(hsrv_app *a, CK_SLOT_ID slot, CK_FLAGS flags, CK_SESSION_HANDLE *out)
 {
-    CK_SESSION_HANDLE h;
-    CF_TRY(hsm_open_session_app(a->id, slot, flags, &h));
     pthread_mutex_lock(&a->mu);
-    cf_err rv = track_locked(a, h, slot);
+    bool room = a->n + a->opening < a->max_sessions;
+    if (room)
+        a->opening++;
     pthread_mutex_unlock(&a->mu);
-    if (rv != CF_OK) {
+    if (!room)
+        return CF_E_SESSION_COUNT;
+    CK_SESSION_HANDLE h = 0;
+    cf_err rv = hsm_open_session_app(a->id, slot, flags, &h), tracked = CF_OK;
+    pthread_mutex_lock(&a->mu);
+    a->opening--;
+    if (rv == CF_OK)
+        tracked = track_locked(a, h, slot);
+    pthread_mutex_unlock(&a->mu);
+    if (tracked != CF_OK) {
         (void)hsm_close_session(h);
-        return rv;
+        return tracked;
     }
-    *out = h;
-    return CF_OK;
+    if (rv == CF_OK)
+        *out = h;
+    return rv;
 }
 
 cf_err hsrv_app_close_session(hsrv_app *a, CK_SESSION_HANDLE h)
 {
     cf_err rv = hsm_close_session(h);
     pthread_mutex_lock(&a->mu);
-    for (size_t i = 0; i < a->n; i++)
-        if (a->s[i].h == h) {
-            a->s[i] = a->s[--a->n];
-            break;
-        }
+    size_t i = lower_bound(a, h);
+    if (i < a->n && a->s[i].h == h) {
+        a->n--;
+        memmove(&a->s[i], &a->s[i + 1], (a->n - i) * sizeof *a->s);
+    }
     pthread_mutex_unlock(&a->mu);
     return rv;
 }
@@ -207,10 +243,13 @@ cf_err hsrv_app_close_all_sessions(hsrv_app *a, CK_SLOT_ID slot)
 {
     pthread_mutex_lock(&a->mu);
     cf_err rv = hsm_close_all_sessions_app(a->id, slot);
-    if (rv == CF_OK)
-        for (size_t i = a->n; i-- > 0;)
-            if (a->s[i].slot == slot)
-                a->s[i] = a->s[--a->n];
+    if (rv == CF_OK) {
+        size_t k = 0;   /* keeps the order */
+        for (size_t i = 0; i < a->n; i++)
+            if (a->s[i].slot != slot)
+                a->s[k++] = a->s[i];
+        a->n = k;
+    }
     pthread_mutex_unlock(&a->mu);
     return rv;
 }

@@ -834,7 +834,7 @@ static cofferd_hsm *hsm_new(const cf_config *cfg)
     h->idle_ms = (int64_t)cfg->hsm_idle_timeout * 1000;
     hsrv_set_lease_ms(cfg->hsm_lease_ms);
     h->n_workers = worker_count(cfg);
-    hsrv_registry_init(&h->reg);
+    hsrv_registry_init(&h->reg, cfg->hsm_max_sessions);
     pthread_mutex_init(&h->mu, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);

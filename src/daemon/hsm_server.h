@@ -80,9 +80,11 @@ typedef struct hsrv_app {
     hsrv_peer peer;
     uint16_t minor;             /* the protocol minor version of its first HELLO */
     unsigned refs;              /* connections; guarded by the registry's mutex */
-    pthread_mutex_t mu;         /* guards the session list */
-    hsrv_owned *s;
+    pthread_mutex_t mu;         /* guards the session list and opening */
+    hsrv_owned *s;              /* sorted by handle */
     size_t n, cap;
+    size_t opening;             /* sessions being opened by its connections (not yet in s) */
+    size_t max_sessions;        /* [hsm] max_sessions: n + opening stays at most this */
     struct hsrv_app *next;
 } hsrv_app;
 
@@ -90,9 +92,11 @@ typedef struct {
     pthread_mutex_t mu;
     hsrv_app *head;
     size_t count;
+    uint32_t max_sessions;      /* each application's ([hsm] max_sessions) */
 } hsrv_registry;
 
-void hsrv_registry_init(hsrv_registry *r);
+/* Applications get at most max_sessions open sessions each. */
+void hsrv_registry_init(hsrv_registry *r, uint32_t max_sessions);
 /* Ends every application left (hsm_app_end each) and frees. */
 void hsrv_registry_destroy(hsrv_registry *r);
 /* A connection's HELLO: with token (may be NULL) naming a live application of the same peer,
@@ -106,7 +110,8 @@ cf_err hsrv_registry_enter(hsrv_registry *r, const hsrv_peer *peer, uint16_t min
 void hsrv_registry_leave(hsrv_registry *r, hsrv_app *app);
 /* Session ownership, safe from any connection of the application. */
 bool hsrv_app_owns(hsrv_app *a, CK_SESSION_HANDLE h);
-/* hsm_open_session_app, and the handle recorded as the application's. */
+/* hsm_open_session_app, and the handle recorded as the application's; SESSION_COUNT (and the
+ * engine not asked) when the application has max_sessions open already. */
 cf_err hsrv_app_open_session(hsrv_app *a, CK_SLOT_ID slot, CK_FLAGS flags, CK_SESSION_HANDLE *out);
 /* hsm_close_session of an owned handle, and the record dropped. */
 cf_err hsrv_app_close_session(hsrv_app *a, CK_SESSION_HANDLE h);

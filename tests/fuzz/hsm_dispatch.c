@@ -125,7 +125,7 @@ static void make_store(void)
         hsm_login(s, CKU_SO, SO_PIN, sizeof SO_PIN - 1) != CF_OK ||
         hsm_init_pin(s, USER_PIN, sizeof USER_PIN - 1) != CF_OK || hsm_close_session(s) != CF_OK)
         die("token");
-    hsrv_registry_init(&g_reg);
+    hsrv_registry_init(&g_reg, 1024);
     hsrv_set_lease_ms(250);
 }
 

@@ -971,6 +971,74 @@ static void idle_timeout_closes_idle_connections(void **state)
     cl_close(busy);
 }
 
+/* [hsm] max_sessions: an application's open sessions, all its connections together. Past it
+ * OPEN_SESSION answers SESSION_COUNT and changes nothing (the engine opens no session, the
+ * application owns no new handle); a close makes room; other applications are not counted. The
+ * owned list stays right (hsrv_app_owns) through opens, closes and CLOSE_ALL_SESSIONS. */
+static void max_sessions_per_application(void **state)
+{
+    (void)state;
+    CK_SLOT_ID slot = make_token("capped");
+    hsrv_registry r;
+    hsrv_registry_init(&r, 3);
+    hsrv_peer peer = { .kind = HSRV_PEER_UNIX };
+    hsrv_app *a, *b;
+    bool joined;
+    assert_int_equal(hsrv_registry_enter(&r, &peer, RPC_VERSION_MINOR, NULL, &a, &joined), CF_OK);
+    assert_int_equal(hsrv_registry_enter(&r, &peer, RPC_VERSION_MINOR, NULL, &b, &joined), CF_OK);
+    CK_SESSION_HANDLE h[4], hb, spare = 12345;
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(hsrv_app_open_session(a, slot, CKF_SERIAL_SESSION, &h[i]), CF_OK);
+    CK_TOKEN_INFO ti;
+    assert_int_equal(hsm_get_token_info(slot, &ti), CF_OK);
+    h[3] = spare;
+    assert_int_equal(hsrv_app_open_session(a, slot, CKF_SERIAL_SESSION, &h[3]), CF_E_SESSION_COUNT);
+    assert_int_equal(h[3], spare);
+    assert_int_equal(a->n, 3);
+    CK_TOKEN_INFO after;
+    assert_int_equal(hsm_get_token_info(slot, &after), CF_OK);
+    assert_int_equal(after.ulSessionCount, ti.ulSessionCount);
+    assert_int_equal(hsrv_app_open_session(b, slot, CKF_SERIAL_SESSION, &hb), CF_OK);   /* b: its own count */
+    for (int i = 0; i < 3; i++) {
+        assert_true(hsrv_app_owns(a, h[i]));
+        assert_false(hsrv_app_owns(b, h[i]));
+    }
+    assert_true(hsrv_app_owns(b, hb));
+    assert_false(hsrv_app_owns(a, hb));
+    /* a close makes room; the list stays sorted, so every handle is still found */
+    assert_int_equal(hsrv_app_close_session(a, h[1]), CF_OK);
+    assert_false(hsrv_app_owns(a, h[1]));
+    assert_true(hsrv_app_owns(a, h[0]) && hsrv_app_owns(a, h[2]));
+    assert_int_equal(hsrv_app_open_session(a, slot, CKF_SERIAL_SESSION, &h[1]), CF_OK);
+    assert_true(hsrv_app_owns(a, h[0]) && hsrv_app_owns(a, h[1]) && hsrv_app_owns(a, h[2]));
+    assert_int_equal(hsrv_app_open_session(a, slot, CKF_SERIAL_SESSION, &h[3]), CF_E_SESSION_COUNT);
+    assert_int_equal(hsrv_app_close_all_sessions(a, slot), CF_OK);
+    assert_int_equal(a->n, 0);
+    for (int i = 0; i < 3; i++)
+        assert_false(hsrv_app_owns(a, h[i]));
+    assert_true(hsrv_app_owns(b, hb));
+    hsrv_registry_leave(&r, a);
+    hsrv_registry_leave(&r, b);
+    hsrv_registry_destroy(&r);
+
+    /* the service applies the setting; past it the client is told SESSION_COUNT */
+    cfg.hsm_max_sessions = 2;
+    restart();
+    int fd = cl_connect();
+    hello(fd);
+    CK_SESSION_HANDLE s1 = open_session(fd, slot), s2 = open_session(fd, slot);
+    assert_true(s1 && s2);
+    rpc_call c = { .fn = RPC_FN_OPEN_SESSION };
+    rpc_reply rep;
+    c.arg[0].ul = slot;
+    c.arg[1].ul = CKF_SERIAL_SESSION;
+    assert_int_equal(call(fd, &c, &rep), CF_E_SESSION_COUNT);
+    simple(fd, RPC_FN_CLOSE_SESSION, s1, 0, NULL, 0, CF_OK);
+    assert_true(open_session(fd, slot) != 0);
+    release_last();
+    cl_close(fd);
+}
+
 /* Past max_connections, a Unix connection gets ERROR (id 0) saying why, and is closed; a slot
  * frees when a connection ends. */
 static void max_connections_refused(void **state)
@@ -1441,13 +1509,14 @@ static void hsm_config_keys(void **state)
     assert_int_equal(c.hsm_idle_timeout, 3600);
     assert_int_equal(c.hsm_max_connections, 1024);
     assert_int_equal(c.hsm_max_handshakes, 64);
+    assert_int_equal(c.hsm_max_sessions, 1024);
     assert_int_equal(c.hsm_workers, 0);
     /* listen is repeatable (a Unix socket and TLS together); the service knobs */
     cf_config_defaults(&c);
     assert_int_equal(cf_config_load_string(&c,
         "[hsm]\nlisten = unix:/run/coffer/hsm.sock\nlisten = tls:*:7000\ncert = s.pem\nkey = s.key\n"
         "client_ca = ca.pem\nsocket_group = coffer\nidle_timeout = 30\nmax_connections = 500\nmax_handshakes = 16\n"
-        "workers = 4\n",
+        "workers = 4\nmax_sessions = 5000\n",
         "/etc/coffer/coffer.conf", err, sizeof err), CF_OK);
     assert_int_equal(c.n_hsm_listen, 2);
     assert_int_equal(c.hsm_listen[0].kind, CF_LISTEN_UNIX);
@@ -1458,6 +1527,7 @@ static void hsm_config_keys(void **state)
     assert_int_equal(c.hsm_max_connections, 500);
     assert_int_equal(c.hsm_max_handshakes, 16);
     assert_int_equal(c.hsm_workers, 4);
+    assert_int_equal(c.hsm_max_sessions, 5000);
     /* TLS: tls:HOST:PORT with cert, key, client_ca (paths relative to the file's folder) */
     cf_config_defaults(&c);
     assert_int_equal(cf_config_load_string(&c,
@@ -1493,6 +1563,8 @@ static void hsm_config_keys(void **state)
          "listen = unix:6\nlisten = unix:7\nlisten = unix:8\nlisten = unix:9\n"), /* 9 > CF_HSM_LISTEN_MAX */
         "[hsm]\nsocket_group = \n", "[hsm]\nsocket_group = a b\n", "[hsm]\nidle_timeout = -1\n",
         "[hsm]\nmax_connections = 0\n", "[hsm]\nmax_handshakes = 0\n", "[hsm]\nworkers = 1000\n",
+        "[hsm]\nmax_connections = 0\n", "[hsm]\nworkers = 1000\n", "[hsm]\nmax_sessions = 0\n",
+        "[hsm]\nmax_sessions = 262145\n",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         cf_config_defaults(&c);
@@ -1516,6 +1588,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(stalled_peer_does_not_block, setup, down),
         cmocka_unit_test_setup_teardown(idle_timeout_closes_idle_connections, setup, down),
         cmocka_unit_test_setup_teardown(max_connections_refused, setup, down),
+        cmocka_unit_test_setup_teardown(max_sessions_per_application, setup, down),
         cmocka_unit_test_setup_teardown(two_listeners_served, setup, down),
         cmocka_unit_test_setup_teardown(unix_and_tls_listeners, setup, down),
         cmocka_unit_test_setup_teardown(handshakes_have_their_own_limit, setup, down),
