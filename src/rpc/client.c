@@ -30,17 +30,26 @@ static cf_err outputs_or_status(const rpc_answer *a)
     return a->reply.status;
 }
 
+/* Whether a DATA or LIST answer's bytes (items) are as they must be: they travel exactly when
+ * the call succeeded into a buffer we announced (the length query and BUFFER_TOO_SMALL carry
+ * only the length), and fit it. An OK that announces a length without the bytes would hand the
+ * application its own uninitialised buffer as the result. */
+static bool contents_fit(cf_err st, bool has, bool buffer, CK_ULONG n, CK_ULONG cap)
+{
+    bool due = buffer && st == CF_OK;
+    return has == due && (!has || n <= cap);
+}
+
 /* DATA answer into an (out, *outlen) buffer given as OUTBUF {out != NULL, *outlen}. */
 static cf_err copy_data(const rpc_answer *a, const rpc_value *v, uint8_t *out, CK_ULONG cap, CK_ULONG *outlen)
 {
     cf_err st = outputs_or_status(a);
     if (!a->reply.has_outputs)
         return st;
-    if (v->data.p) {
-        if (!out || v->data.len > cap)
-            return CF_E_DEVICE_ERROR;   /* more than the buffer we announced */
+    if (!contents_fit(st, v->data.p != NULL, out != NULL, v->data.len, cap))
+        return CF_E_DEVICE_ERROR;
+    if (v->data.p)
         memcpy(out, v->data.p, v->data.len);
-    }
     if (outlen)
         *outlen = v->data.len;
     return st;
@@ -52,11 +61,10 @@ static cf_err copy_list(const rpc_answer *a, const rpc_value *v, CK_ULONG *list,
     cf_err st = outputs_or_status(a);
     if (!a->reply.has_outputs)
         return st;
-    if (v->list.v) {
-        if (!list || v->list.count > cap)
-            return CF_E_DEVICE_ERROR;
+    if (!contents_fit(st, v->list.v != NULL, list != NULL, v->list.count, cap))
+        return CF_E_DEVICE_ERROR;
+    if (v->list.v)
         memcpy(list, v->list.v, v->list.count * sizeof *list);
-    }
     *count = v->list.count;
     return st;
 }
@@ -345,6 +353,15 @@ cf_err rpc_client_get_object_size(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE o, CK_UL
     return call_ulong(&c, 0, size);
 }
 
+/* One attribute of a GET_ATTRIBUTE_VALUE answer against the application's: the same type; with
+ * a buffer, the value's bytes unless its length is CK_UNAVAILABLE_INFORMATION (sensitive,
+ * invalid, too small), within the buffer; without one, no bytes. */
+static bool attr_fits(const CK_ATTRIBUTE *r, const CK_ATTRIBUTE *mine)
+{
+    bool due = mine->pValue && r->ulValueLen != CK_UNAVAILABLE_INFORMATION;
+    return r->type == mine->type && (r->pValue != NULL) == due && (!due || r->ulValueLen <= mine->ulValueLen);
+}
+
 cf_err rpc_client_get_attribute_value(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE o, CK_ATTRIBUTE *t, CK_ULONG n)
 {
     if (n > RPC_MAX_TEMPLATE)
@@ -374,8 +391,7 @@ cf_err rpc_client_get_attribute_value(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE o, C
             goto out;
         }
         for (CK_ULONG i = 0; i < n; i++) {
-            const CK_ATTRIBUTE *r = &v->tmpl.attrs[i];
-            if (r->type != t[i].type || (r->pValue && (!t[i].pValue || r->ulValueLen > t[i].ulValueLen))) {
+            if (!attr_fits(&v->tmpl.attrs[i], &t[i])) {
                 st = CF_E_DEVICE_ERROR;
                 goto out;
             }
@@ -522,11 +538,12 @@ static cf_err sign_leased(CK_SESSION_HANDLE s, const uint8_t *in, size_t inlen, 
     }
     c.arg[i++] = bytes(in, inlen);
     CK_ULONG cap = outlen ? *outlen : 0;
-    c.arg[i] = outbuf(outlen ? out : NULL, cap);
+    uint8_t *buf = outlen ? out : NULL;   /* the buffer as announced */
+    c.arg[i] = outbuf(buf, cap);
     int64_t sent = rpc_lease_now();
     rpc_answer a;
     CF_TRY(rpc_client_transact(&c, &a));
-    cf_err st = copy_data(&a, &a.reply.out[0], out, cap, outlen);
+    cf_err st = copy_data(&a, &a.reply.out[0], buf, cap, outlen);
     CK_ULONG ms = st == CF_OK && a.reply.has_outputs ? a.reply.out[1].ul : 0;
     rpc_answer_free(&a);
     rpc_lease_granted(s, HSM_OP_SIGN, sent, ms);
@@ -536,10 +553,11 @@ static cf_err sign_leased(CK_SESSION_HANDLE s, const uint8_t *in, size_t inlen, 
 static cf_err data_call(rpc_call *c, size_t outbuf_idx, uint8_t *out, CK_ULONG *outlen)
 {
     CK_ULONG cap = outlen ? *outlen : 0;
-    c->arg[outbuf_idx] = outbuf(outlen ? out : NULL, cap);
+    uint8_t *buf = outlen ? out : NULL;   /* the buffer as announced */
+    c->arg[outbuf_idx] = outbuf(buf, cap);
     rpc_answer a;
     CF_TRY(rpc_client_transact(c, &a));
-    cf_err st = copy_data(&a, &a.reply.out[0], out, cap, outlen);
+    cf_err st = copy_data(&a, &a.reply.out[0], buf, cap, outlen);
     rpc_answer_free(&a);
     return st;
 }

@@ -910,6 +910,14 @@ static cf_err send_request(rpc_conn *c, uint32_t id, const rpc_call *call)
     return sent ? CF_OK : CF_E_DEVICE_REMOVED;
 }
 
+/* Whether an ERROR frame may answer call fn with st: only a failure does. A status that has
+ * outputs (OK, BUFFER_TOO_SMALL...) comes in a RESPONSE with them, and LEASED in a RESPONSE that
+ * the caller waits on; an ERROR{OK} taken as is would make C_Login or C_Verify succeed. */
+static bool error_status(uint32_t fn, cf_err st)
+{
+    return !rpc_status_has_outputs(fn, st) && st != CF_E_LEASED;
+}
+
 /* The frame f, received on c for request id, into a->reply. DEVICE_ERROR: the server broke the
  * protocol or gave up on the connection (c must not be reused). NOMEM: c is fine. */
 static cf_err take_answer(const rpc_frame *f, const rpc_call *call, uint32_t id, rpc_answer *a)
@@ -924,6 +932,10 @@ static cf_err take_answer(const rpc_frame *f, const rpc_call *call, uint32_t id,
             (void)report_error_frame(f);
             return CF_E_DEVICE_ERROR;
         }
+        if (!error_status(call->fn, st)) {
+            SAY("the remote HSM at %s answered with an ERROR frame that is not an error", g_path);
+            return CF_E_DEVICE_ERROR;
+        }
         a->reply.fn = call->fn;
         a->reply.status = st;   /* NOT_SUPPORTED for a function the server does not know */
         a->reply.has_outputs = false;
@@ -935,7 +947,7 @@ static cf_err take_answer(const rpc_frame *f, const rpc_call *call, uint32_t id,
     }
     cf_err rv = rpc_decode_response(f, &a->reply, &a->arena);
     if (rv == CF_OK && (a->reply.fn != call->fn ||
-                        (a->reply.has_outputs && !rpc_status_has_outputs(call->fn, a->reply.status))))
+                        a->reply.has_outputs != rpc_status_has_outputs(call->fn, a->reply.status)))
         rv = CF_E_FORMAT;
     if (rv != CF_OK && rv != CF_E_NOMEM) {
         SAY("malformed response from the remote HSM at %s", g_path);

@@ -1,0 +1,414 @@
+/* remote_client_test.c: the remote backend's client (src/rpc/client.c, lease.c, found.c, pool.c;
+ * docs/remote.md, "Client side") against a fake cofferd in this process: a Unix socket server that
+ * speaks the wire protocol with the codec (src/rpc) and answers what each case scripts, so that
+ * replies no real server sends, and orderings a real server makes only by chance, are exercised.
+ *
+ * - a reply that announces bytes (items, attribute values) for the caller's buffer and carries
+ *   none, or an ERROR frame carrying a success status, is a DEVICE_ERROR, never OK; */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "rpc/client.h"
+#include "rpc/rpc.h"
+
+/* ---- the fake server ------------------------------------------------------------------------- */
+typedef enum { AS_USUAL, REPLY, ERROR_FRAME } how;
+/* A case's answer to a call: fills r (REPLY), or r->status for an ERROR frame, or leaves it to
+ * answer_usual. */
+typedef how (*answer_fn)(const rpc_call *c, rpc_reply *r);
+
+static struct {
+    char dir[64], path[128];
+    int lfd;
+    pthread_t acceptor;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    uint8_t app;                  /* the live application's token (16 times this byte) */
+    uint32_t seen[1024];          /* function codes received, in order */
+    size_t n_seen;
+    uint32_t drop_fn;             /* close the connection at the next request of this function */
+    uint32_t hold_fn;             /* hold requests of this function until released */
+    bool held, released;
+    int conns;
+    answer_fn answer;
+    CK_SESSION_HANDLE next_session;
+} fk = { .mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER };
+
+static uint8_t sig8[8] = { 0x5a, 0x5a, 0x5a, 0x5a, 0x5a, 0x5a, 0x5a, 0x5a };
+static CK_ULONG slot_one[1] = { 1 }, found_seven[1] = { 7 };
+
+#define LEASE_MS 5000
+
+/* What cofferd answers when all goes well (enough of it for these cases). */
+static void answer_usual(const rpc_call *c, rpc_reply *r)
+{
+    r->status = CF_OK;
+    switch (c->fn) {
+    case RPC_FN_GET_SLOT_LIST:
+        r->out[0].list.count = 1;
+        r->out[0].list.v = c->arg[1].outbuf.present ? slot_one : NULL;
+        break;
+    case RPC_FN_OPEN_SESSION:
+        r->out[0].ul = fk.next_session++;
+        break;
+    case RPC_FN_CLOSE_ALL_SESSIONS:
+        if (c->arg[0].ul > 2)
+            r->status = CF_E_SLOT_ID_INVALID;
+        break;
+    case RPC_FN_GET_SESSION_INFO:
+        r->out[0].session_info.slotID = 1;
+        break;
+    case RPC_FN_OP_ONESHOT:
+    case RPC_FN_OP_ONESHOT_LEASE:
+    case RPC_FN_OP_REARM_ONESHOT: {
+        const rpc_value *ob = &c->arg[c->fn == RPC_FN_OP_REARM_ONESHOT ? 5 : 3];
+        r->out[0].data.len = sizeof sig8;
+        if (ob->outbuf.present && ob->outbuf.cap < sizeof sig8)
+            r->status = CF_E_BUFFER_TOO_SMALL;
+        else if (ob->outbuf.present)
+            r->out[0].data.p = sig8;
+        r->out[1].ul = r->status == CF_OK && c->fn != RPC_FN_OP_ONESHOT ? LEASE_MS : 0;
+        break;
+    }
+    case RPC_FN_VERIFY_LEASE:
+    case RPC_FN_REARM_VERIFY:
+        r->out[0].ul = LEASE_MS;
+        break;
+    case RPC_FN_FIND_OBJECTS_FETCH:   /* one object, the whole result: the server's find ended */
+        r->out[0].list.count = 1;
+        r->out[0].list.v = found_seven;
+        r->out[1].ul = 0;
+        break;
+    case RPC_FN_FIND_OBJECTS:   /* the fake keeps no find: one that reaches it was ended */
+        r->status = CF_E_OPERATION_NOT_INITIALIZED;
+        break;
+    default:
+        break;
+    }
+}
+
+static bool read_full(int fd, uint8_t *p, size_t n)
+{
+    while (n > 0) {
+        ssize_t k = read(fd, p, n);
+        if (k <= 0)
+            return false;
+        p += k;
+        n -= (size_t)k;
+    }
+    return true;
+}
+
+static bool send_writer(int fd, cf_writer *w)
+{
+    bool ok = cf_writer_status(w) == CF_OK && send(fd, w->p, w->len, MSG_NOSIGNAL) == (ssize_t)w->len;
+    cf_writer_free(w);
+    return ok;
+}
+
+static bool hello_ok(int fd)
+{
+    rpc_hello h = rpc_hello_self();
+    h.has_token = true;
+    pthread_mutex_lock(&fk.mu);
+    memset(h.token, fk.app, sizeof h.token);
+    pthread_mutex_unlock(&fk.mu);
+    cf_writer w = cf_writer_heap();
+    return rpc_encode_hello(&w, RPC_HELLO_OK, &h) == CF_OK && send_writer(fd, &w);
+}
+
+/* Records the call; false: drop the connection unanswered. Holds a call of hold_fn. */
+static bool note_call(uint32_t fn)
+{
+    pthread_mutex_lock(&fk.mu);
+    if (fk.n_seen < sizeof fk.seen / sizeof fk.seen[0])
+        fk.seen[fk.n_seen++] = fn;
+    bool drop = fn == fk.drop_fn;
+    if (drop)
+        fk.drop_fn = 0;
+    if (fn == fk.hold_fn) {
+        fk.held = true;
+        pthread_cond_broadcast(&fk.cv);
+        while (!fk.released)
+            pthread_cond_wait(&fk.cv, &fk.mu);
+    }
+    pthread_mutex_unlock(&fk.mu);
+    return !drop;
+}
+
+static bool answer(int fd, const rpc_frame *f)
+{
+    rpc_arena ar = RPC_ARENA_INIT;
+    rpc_call c;
+    memset(&c, 0, sizeof c);
+    bool ok = rpc_decode_request(f, &c, &ar) == CF_OK && note_call(c.fn);
+    if (ok) {
+        rpc_reply r;
+        memset(&r, 0, sizeof r);
+        r.fn = c.fn;
+        how h = fk.answer ? fk.answer(&c, &r) : AS_USUAL;
+        if (h == AS_USUAL)
+            answer_usual(&c, &r);
+        cf_writer w = cf_writer_heap();
+        if (h == ERROR_FRAME) {
+            ok = rpc_encode_error(&w, f->id, r.status, NULL) == CF_OK && send_writer(fd, &w);
+        } else {
+            r.has_outputs = h == REPLY ? r.has_outputs : rpc_status_has_outputs(r.fn, r.status);
+            ok = rpc_encode_response(&w, f->id, &r) == CF_OK && send_writer(fd, &w);
+        }
+    }
+    rpc_arena_free(&ar);
+    return ok;
+}
+
+static void *conn_main(void *arg)
+{
+    int fd = (int)(intptr_t)arg;
+    static _Thread_local uint8_t buf[65536];
+    for (;;) {
+        size_t total;
+        if (!read_full(fd, buf, 4) || rpc_frame_size(buf, 4, &total) != CF_OK || total > sizeof buf ||
+            !read_full(fd, buf + 4, total - 4))
+            break;
+        cf_reader r = cf_reader_init(buf, total);
+        rpc_frame f;
+        if (rpc_frame_parse(&r, &f) != CF_OK)
+            break;
+        if (!(f.type == RPC_HELLO ? hello_ok(fd) : f.type == RPC_REQUEST && answer(fd, &f)))
+            break;
+    }
+    close(fd);
+    pthread_mutex_lock(&fk.mu);
+    fk.conns--;
+    pthread_cond_broadcast(&fk.cv);
+    pthread_mutex_unlock(&fk.mu);
+    return NULL;
+}
+
+static void *accept_main(void *arg)
+{
+    (void)arg;
+    for (;;) {
+        int fd = accept(fk.lfd, NULL, NULL);
+        if (fd < 0)
+            return NULL;
+        pthread_mutex_lock(&fk.mu);
+        fk.conns++;
+        pthread_mutex_unlock(&fk.mu);
+        pthread_t t;
+        assert_int_equal(pthread_create(&t, NULL, conn_main, (void *)(intptr_t)fd), 0);
+        pthread_detach(t);
+    }
+}
+
+static size_t n_seen(void)
+{
+    pthread_mutex_lock(&fk.mu);
+    size_t n = fk.n_seen;
+    pthread_mutex_unlock(&fk.mu);
+    return n;
+}
+
+static void release(void)
+{
+    pthread_mutex_lock(&fk.mu);
+    fk.released = true;
+    fk.hold_fn = 0;
+    pthread_cond_broadcast(&fk.cv);
+    pthread_mutex_unlock(&fk.mu);
+}
+
+/* The fake listening, and the client pointed at it. */
+static int setup(void **state)
+{
+    (void)state;
+    snprintf(fk.dir, sizeof fk.dir, "/tmp/coffer-rcli-XXXXXX");
+    if (!mkdtemp(fk.dir))
+        return -1;
+    snprintf(fk.path, sizeof fk.path, "%s/fake.sock", fk.dir);
+    fk.app = 1;
+    fk.n_seen = 0;
+    fk.drop_fn = fk.hold_fn = 0;
+    fk.answer = NULL;
+    fk.next_session = 100;
+    fk.lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_un a = { .sun_family = AF_UNIX };
+    snprintf(a.sun_path, sizeof a.sun_path, "%.100s", fk.path);
+    if (fk.lfd < 0 || bind(fk.lfd, (struct sockaddr *)&a, sizeof a) != 0 || listen(fk.lfd, 64) != 0)
+        return -1;
+    if (pthread_create(&fk.acceptor, NULL, accept_main, NULL) != 0)
+        return -1;
+    rpc_client_set_server(fk.path);
+    rpc_client_set_timeout(0);
+    char err[128];
+    return rpc_client_initialize(err, sizeof err) == CF_OK ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    (void)rpc_client_finalize();
+    release();
+    shutdown(fk.lfd, SHUT_RDWR);
+    pthread_join(fk.acceptor, NULL);
+    close(fk.lfd);
+    pthread_mutex_lock(&fk.mu);   /* the client's connections end with C_Finalize */
+    while (fk.conns > 0)
+        pthread_cond_wait(&fk.cv, &fk.mu);
+    pthread_mutex_unlock(&fk.mu);
+    unlink(fk.path);
+    rmdir(fk.dir);
+    return 0;
+}
+
+/* ---- helpers for the cases ------------------------------------------------------------------- */
+#define KEY 9
+
+static CK_SESSION_HANDLE open_on(CK_SLOT_ID slot)
+{
+    CK_SESSION_HANDLE s = 0;
+    assert_int_equal(rpc_client_open_session(slot, CKF_SERIAL_SESSION, &s), CF_OK);
+    return s;
+}
+
+/* ---- replies that announce what they do not carry -------------------------------------------- */
+static CK_ULONG g_len;   /* the length the next crafted DATA / LIST / attribute announces */
+
+static how bytes_missing(const rpc_call *c, rpc_reply *r)
+{
+    r->status = CF_OK;
+    r->has_outputs = true;
+    switch (c->fn) {
+    case RPC_FN_OP_ONESHOT:
+    case RPC_FN_OP_ONESHOT_LEASE:
+        r->out[0].data.len = g_len;   /* and no bytes */
+        return REPLY;
+    case RPC_FN_GET_SLOT_LIST:
+        r->out[0].list.count = g_len;   /* and no items */
+        return REPLY;
+    case RPC_FN_GET_ATTRIBUTE_VALUE: {
+        static CK_ATTRIBUTE a;
+        a.type = CKA_LABEL;
+        a.pValue = NULL;
+        a.ulValueLen = g_len;
+        r->out[0].tmpl.attrs = &a;
+        r->out[0].tmpl.count = 1;
+        if (g_len == CK_UNAVAILABLE_INFORMATION)
+            r->status = CF_E_ATTRIBUTE_SENSITIVE;
+        return REPLY;
+    }
+    default:
+        return AS_USUAL;
+    }
+}
+
+static void replies_without_bytes(void **state)
+{
+    (void)state;
+    CK_SESSION_HANDLE s = open_on(1);
+    fk.answer = bytes_missing;
+    uint8_t in[16] = { 0 }, out[32];
+    memset(out, 0xee, sizeof out);
+
+    /* C_Decrypt: 16 bytes announced for a 32-byte buffer, none sent; 64 announced */
+    const CK_ULONG lens[] = { 16, 64 };
+    for (size_t i = 0; i < 2; i++) {
+        g_len = lens[i];
+        CK_ULONG len = sizeof out;
+        assert_int_equal(rpc_client_op_oneshot(s, HSM_OP_DECRYPT, in, sizeof in, out, &len), CF_E_DEVICE_ERROR);
+        assert_int_equal(len, sizeof out);   /* nothing handed over */
+    }
+    /* the length query carries no bytes: fine */
+    g_len = 16;
+    CK_ULONG len = 0;
+    assert_int_equal(rpc_client_op_oneshot(s, HSM_OP_DECRYPT, in, sizeof in, NULL, &len), CF_OK);
+    assert_int_equal(len, 16);
+    /* C_Sign with a leasing server */
+    len = sizeof out;
+    assert_int_equal(rpc_client_op_oneshot(s, HSM_OP_SIGN, in, sizeof in, out, &len), CF_E_DEVICE_ERROR);
+
+    /* C_GetSlotList: two slots announced for a buffer of four, no items */
+    g_len = 2;
+    CK_SLOT_ID slots[4] = { 0 };
+    CK_ULONG n = 4;
+    assert_int_equal(rpc_client_get_slot_list(true, slots, &n), CF_E_DEVICE_ERROR);
+    n = 0;
+    assert_int_equal(rpc_client_get_slot_list(true, NULL, &n), CF_OK);
+    assert_int_equal(n, 2);
+
+    /* C_GetAttributeValue: a 4-byte value announced for a 16-byte buffer, no bytes */
+    g_len = 4;
+    uint8_t v[16];
+    CK_ATTRIBUTE t[] = { { CKA_LABEL, v, sizeof v } };
+    assert_int_equal(rpc_client_get_attribute_value(s, 5, t, 1), CF_E_DEVICE_ERROR);
+    /* a sensitive attribute has no bytes, rightly */
+    g_len = CK_UNAVAILABLE_INFORMATION;
+    assert_int_equal(rpc_client_get_attribute_value(s, 5, t, 1), CF_E_ATTRIBUTE_SENSITIVE);
+    assert_int_equal(t[0].ulValueLen, CK_UNAVAILABLE_INFORMATION);
+    fk.answer = NULL;
+}
+
+/* ---- ERROR frames are for errors ------------------------------------------------------------- */
+static cf_err g_error;   /* the status the next ERROR frame carries */
+
+static how error_frame(const rpc_call *c, rpc_reply *r)
+{
+    if (c->fn == RPC_FN_GET_SLOT_LIST || c->fn == RPC_FN_OPEN_SESSION)
+        return AS_USUAL;
+    r->status = g_error;
+    return ERROR_FRAME;
+}
+
+static void error_frame_with_success(void **state)
+{
+    (void)state;
+    CK_SESSION_HANDLE s = open_on(1);
+    fk.answer = error_frame;
+    const uint8_t pin[] = "1234";
+    uint8_t in[8] = { 0 }, out[16];
+
+    g_error = CF_E_PIN_INCORRECT;   /* a real error: passed on, the connection kept */
+    assert_int_equal(rpc_client_login(s, CKU_USER, pin, 4), CF_E_PIN_INCORRECT);
+    CK_SESSION_INFO si;
+    assert_int_equal(rpc_client_get_session_info(s, &si), CF_E_PIN_INCORRECT);
+
+    const cf_err bad[] = { CF_OK, CF_E_BUFFER_TOO_SMALL, CF_E_LEASED };
+    for (size_t i = 0; i < 3; i++) {
+        g_error = bad[i];
+        assert_int_equal(rpc_client_login(s, CKU_USER, pin, 4), CF_E_DEVICE_ERROR);
+        /* a protocol error: the connection is not reused (session calls fail until a slot call) */
+        size_t before = n_seen();
+        assert_int_equal(rpc_client_get_session_info(s, &si), CF_E_DEVICE_REMOVED);
+        assert_int_equal(n_seen(), before);
+        CK_ULONG n = 0;
+        assert_int_equal(rpc_client_get_slot_list(true, NULL, &n), CF_OK);
+        assert_int_equal(rpc_client_verify(s, in, sizeof in, in, sizeof in), CF_E_DEVICE_ERROR);
+        assert_int_equal(rpc_client_get_slot_list(true, NULL, &n), CF_OK);
+        CK_ULONG len = sizeof out;
+        assert_int_equal(rpc_client_op_oneshot(s, HSM_OP_DECRYPT, in, sizeof in, out, &len), CF_E_DEVICE_ERROR);
+        assert_int_equal(rpc_client_get_slot_list(true, NULL, &n), CF_OK);
+    }
+    fk.answer = NULL;
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(replies_without_bytes, setup, teardown),
+        cmocka_unit_test_setup_teardown(error_frame_with_success, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
