@@ -168,7 +168,10 @@ void rpc_client_set_timeout(unsigned seconds)
 }
 
 /* [client] timeout on each blocking read and write of the socket (SO_RCVTIMEO / SO_SNDTIMEO): a
- * frame that stops halfway, or a TLS handshake that never ends, fails like a missing answer. */
+ * frame that stops halfway, or a TLS handshake that never ends, fails like a missing answer. Set
+ * before connect(), which Linux bounds by SO_SNDTIMEO too: a TCP server behind a black-holed
+ * route, or a Unix listener whose backlog is full, would otherwise hold the caller (and the
+ * threads waiting for the pool) for minutes or for ever. */
 static void set_io_timeout(int fd)
 {
     struct timeval tv = { .tv_sec = (time_t)g_timeout_s, .tv_usec = 0 };
@@ -503,6 +506,16 @@ static cf_err tls_context(cf_tls_ctx **out)
     return rv;
 }
 
+/* The sentence for a connect() that failed with errno e. */
+static void say_unreachable(int e)
+{
+    if (e == EAGAIN || e == EINPROGRESS || e == ETIMEDOUT)
+        SAY("the remote HSM at %.108s did not take the connection within %u s ([client] timeout)", g_path,
+            g_timeout_s);
+    else
+        SAY("cannot reach the remote HSM at %.108s: %.200s", g_path, strerror(e));
+}
+
 /* A TCP connection to g_tls_host:g_tls_port with the TLS handshake on it (the server's
  * certificate checked against [client] ca and the host name). Each connection is its own TLS
  * session (cofferd issues no session tickets, so there is nothing to resume). */
@@ -519,6 +532,8 @@ static cf_err connect_tls(rpc_conn *c)
     int fd = -1, e = 0;
     for (struct addrinfo *a = ai; a && fd < 0; a = a->ai_next) {
         fd = socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC, a->ai_protocol);
+        if (fd >= 0)
+            set_io_timeout(fd);
         if (fd >= 0 && connect(fd, a->ai_addr, a->ai_addrlen) != 0) {
             e = errno;
             close(fd);
@@ -527,11 +542,10 @@ static cf_err connect_tls(rpc_conn *c)
     }
     freeaddrinfo(ai);
     if (fd < 0) {
-        SAY("cannot reach the remote HSM at %.108s: %.200s", g_path, strerror(e ? e : EHOSTUNREACH));
+        say_unreachable(e ? e : EHOSTUNREACH);
         return CF_E_DEVICE_REMOVED;
     }
     c->fd = fd;
-    set_io_timeout(fd);
     int one = 1;   /* a request is one write: do not let Nagle hold it for the previous one's ACK */
     (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     char err[512];
@@ -551,11 +565,11 @@ static cf_err connect_unix(rpc_conn *c)
     c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (c->fd < 0)
         return CF_E_DEVICE_ERROR;
+    set_io_timeout(c->fd);
     if (connect(c->fd, (struct sockaddr *)&a, sizeof a) != 0) {
-        SAY("cannot reach the remote HSM at %.108s: %.200s", g_path, strerror(errno));
+        say_unreachable(errno);
         return CF_E_DEVICE_REMOVED;
     }
-    set_io_timeout(c->fd);
     return CF_OK;
 }
 

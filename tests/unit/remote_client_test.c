@@ -4,7 +4,8 @@
  * replies no real server sends, and orderings a real server makes only by chance, are exercised.
  *
  * - a reply that announces bytes (items, attribute values) for the caller's buffer and carries
- *   none, or an ERROR frame carrying a success status, is a DEVICE_ERROR, never OK; */
+ *   none, or an ERROR frame carrying a success status, is a DEVICE_ERROR, never OK;
+ * - [client] timeout bounds connect() too (a Unix listener whose backlog is full). */
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -404,11 +405,67 @@ static void error_frame_with_success(void **state)
     fk.answer = NULL;
 }
 
+/* ---- [client] timeout bounds connect() --------------------------------------------------------- */
+static void *slot_list_thread(void *arg)
+{
+    CK_ULONG n = 0;
+    *(cf_err *)arg = rpc_client_get_slot_list(true, NULL, &n);
+    return NULL;
+}
+
+/* A Unix listener whose backlog is full (listen(0), filled with connections never accepted): a
+ * blocking connect() waits for room. With timeout = 1 the call gives up (DEVICE_REMOVED). */
+static void connect_honours_timeout(void **state)
+{
+    (void)state;
+    (void)rpc_client_finalize();
+    char path[128];
+    snprintf(path, sizeof path, "%.100s/full.sock", fk.dir);
+    int lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_un a = { .sun_family = AF_UNIX };
+    snprintf(a.sun_path, sizeof a.sun_path, "%.100s", path);
+    assert_int_equal(bind(lfd, (struct sockaddr *)&a, sizeof a), 0);
+    assert_int_equal(listen(lfd, 0), 0);
+    int fill[8], nfill = 0;
+    for (; nfill < 8; nfill++) {
+        fill[nfill] = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        if (connect(fill[nfill], (struct sockaddr *)&a, sizeof a) != 0) {
+            assert_int_equal(errno, EAGAIN);
+            close(fill[nfill]);
+            break;
+        }
+    }
+    assert_true(nfill < 8);   /* the backlog is full */
+    rpc_client_set_server(path);
+    rpc_client_set_timeout(1);
+    char err[128];
+    assert_int_equal(rpc_client_initialize(err, sizeof err), CF_OK);
+
+    cf_err rv = CF_E_INTERNAL;
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, slot_list_thread, &rv), 0);
+    struct timespec deadline;
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_sec += 30;   /* far beyond the timeout: a hang, not a slow machine */
+    int joined = pthread_timedjoin_np(t, NULL, &deadline);
+    close(lfd);   /* wakes a connect() still waiting */
+    if (joined != 0)
+        pthread_join(t, NULL);
+    for (int i = 0; i < nfill; i++)
+        close(fill[i]);
+    unlink(path);
+    rpc_client_set_timeout(0);
+    if (joined != 0)
+        fail_msg("connect() to a full backlog did not give up within 30 s with timeout = 1");
+    assert_int_equal(rv, CF_E_DEVICE_REMOVED);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(replies_without_bytes, setup, teardown),
         cmocka_unit_test_setup_teardown(error_frame_with_success, setup, teardown),
+        cmocka_unit_test_setup_teardown(connect_honours_timeout, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
