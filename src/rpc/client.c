@@ -302,7 +302,11 @@ cf_err rpc_client_logout(CK_SESSION_HANDLE s)
         (void)send_rearm(&li);   /* a failure shows at the session's next call */
     CALL(LOGOUT);
     c.arg[0] = u(s);
-    return call_status(&c);
+    cf_err rv = call_status(&c);
+    /* again once done: a C_Sign another thread sent meanwhile may have run before the LOGOUT on
+     * the server, and its lease is the logged-in application's */
+    rpc_lease_drop_deadlines();
+    return rv;
 }
 
 /* ---- objects ----------------------------------------------------------------------------------- */
@@ -540,7 +544,7 @@ static cf_err sign_leased(CK_SESSION_HANDLE s, const uint8_t *in, size_t inlen, 
     CK_ULONG cap = outlen ? *outlen : 0;
     uint8_t *buf = outlen ? out : NULL;   /* the buffer as announced */
     c.arg[i] = outbuf(buf, cap);
-    int64_t sent = rpc_lease_now();
+    rpc_lease_stamp sent = rpc_lease_stamp_now();
     rpc_answer a;
     CF_TRY(rpc_client_transact(&c, &a));
     cf_err st = copy_data(&a, &a.reply.out[0], buf, cap, outlen);
@@ -609,7 +613,7 @@ static cf_err verify_leased(CK_SESSION_HANDLE s, const uint8_t *data, size_t len
     }
     c.arg[i++] = bytes(data, len);
     c.arg[i] = bytes(sig, siglen);
-    int64_t sent = rpc_lease_now();
+    rpc_lease_stamp sent = rpc_lease_stamp_now();
     rpc_answer a;
     CF_TRY(rpc_client_transact(&c, &a));
     cf_err st = a.reply.status;

@@ -8,14 +8,16 @@
  * next call: OP_REARM_ONESHOT for C_Sign, OP_REARM before anything else that touches the
  * operation. Every other reason C_SignInit could fail is known on this side: the session (an
  * application's sessions close only through its own calls, which forget their entries), an
- * operation already active (the pending one), the login (C_Logout flushes and forgets) and the
- * key, mechanism and parameters (compared with the lease's).
+ * operation already active (the pending one), the login (C_Logout flushes the pending inits and
+ * drops the deadlines, before and after its round trip, and a lease whose request was sent before
+ * that is not installed) and the key, mechanism and parameters (compared with the lease's).
  *
  * One entry per session and kind in a small direct-mapped table: a collision costs the other its
  * lease (one more round trip), never a wrong answer; a pending entry is never evicted. A deadline
  * counts from before the request that got the lease was sent, less a margin for the two clocks
  * running at slightly different rates. */
 #include <pthread.h>
+#include <stdatomic.h>
 #include <string.h>
 #include <time.h>
 #include "rpc/lease.h"
@@ -38,12 +40,22 @@ typedef struct {
 
 static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
 static lease g_tab[SLOTS];
+/* Counts rpc_lease_drop_deadlines: a grant whose request was sent before the last drop (a C_Sign
+ * on the wire in another thread while C_Logout ran) may come from before the logout and is not
+ * installed. Written under g_mu, read without it before a request is sent. */
+static _Atomic uint64_t g_epoch;
 
 int64_t rpc_lease_now(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+rpc_lease_stamp rpc_lease_stamp_now(void)
+{
+    rpc_lease_stamp t = { atomic_load(&g_epoch), rpc_lease_now() };
+    return t;
 }
 
 static lease *slot_of(CK_SESSION_HANDLE s, hsm_op_kind kind)
@@ -158,13 +170,13 @@ bool rpc_lease_pop_any(rpc_lease_init *out)
     return p;
 }
 
-void rpc_lease_granted(CK_SESSION_HANDLE s, hsm_op_kind kind, int64_t sent, CK_ULONG ms)
+void rpc_lease_granted(CK_SESSION_HANDLE s, hsm_op_kind kind, rpc_lease_stamp sent, CK_ULONG ms)
 {
     pthread_mutex_lock(&g_mu);
     lease *e = find(s, kind);
     if (e && !e->pending) {
-        int64_t d = ms > 0 && ms <= 60000 ? sent + (int64_t)ms * 1000000LL - MARGIN_NS : 0;
-        e->deadline = d > sent ? d : 0;
+        int64_t d = ms > 0 && ms <= 60000 ? sent.ns + (int64_t)ms * 1000000LL - MARGIN_NS : 0;
+        e->deadline = d > sent.ns && sent.epoch == atomic_load(&g_epoch) ? d : 0;
     }
     pthread_mutex_unlock(&g_mu);
 }
@@ -191,6 +203,7 @@ void rpc_lease_forget_all(void)
 void rpc_lease_drop_deadlines(void)
 {
     pthread_mutex_lock(&g_mu);
+    atomic_fetch_add(&g_epoch, 1);
     for (size_t i = 0; i < SLOTS; i++)
         g_tab[i].deadline = 0;
     pthread_mutex_unlock(&g_mu);

@@ -19,8 +19,14 @@ typedef struct {
     CK_OBJECT_HANDLE key;
 } rpc_lease_init;
 
-/* Monotonic nanoseconds: take it before sending the request that may bring a lease. */
+/* Monotonic nanoseconds. */
 int64_t rpc_lease_now(void);
+/* When a request that may bring a lease was sent: take it before sending. */
+typedef struct {
+    uint64_t epoch;   /* rpc_lease_drop_deadlines calls so far */
+    int64_t ns;       /* rpc_lease_now() */
+} rpc_lease_stamp;
+rpc_lease_stamp rpc_lease_stamp_now(void);
 /* Each function works on the entry of session s for operation kind (HSM_OP_SIGN, HSM_OP_VERIFY):
  * a session may sign and verify, each with its own lease. */
 /* A C_SignInit (C_VerifyInit) the server accepted (a round trip): remembered, without a lease yet. */
@@ -34,13 +40,15 @@ bool rpc_lease_pending(CK_SESSION_HANDLE s, hsm_op_kind kind);
 bool rpc_lease_pop(CK_SESSION_HANDLE s, hsm_op_kind kind, rpc_lease_init *out);
 /* Takes any session's pending init out (C_Logout sends them all first); false if none. */
 bool rpc_lease_pop_any(rpc_lease_init *out);
-/* The answer to a signature (verification) on s, sent at `sent`, granted ms of lease (0: none). */
-void rpc_lease_granted(CK_SESSION_HANDLE s, hsm_op_kind kind, int64_t sent, CK_ULONG ms);
+/* The answer to a signature (verification) on s, sent at `sent`, granted ms of lease (0: none).
+ * Not installed when a drop of the deadlines came between the sending and now. */
+void rpc_lease_granted(CK_SESSION_HANDLE s, hsm_op_kind kind, rpc_lease_stamp sent, CK_ULONG ms);
 /* s closed: its entries go, pending inits included (the operations died with the session). */
 void rpc_lease_forget(CK_SESSION_HANDLE s);
 /* Every entry goes: all sessions closed, a new application on the server, C_Finalize. */
 void rpc_lease_forget_all(void);
-/* No new inits under the leases held (C_Logout); pending ones stay to be sent. */
+/* No new inits under the leases held, nor under those granted to requests already sent (C_Logout,
+ * a lost connection); pending ones stay to be sent. */
 void rpc_lease_drop_deadlines(void);
 /* In a fork child: an empty table, its lock new. */
 void rpc_lease_after_fork(void);

@@ -5,6 +5,7 @@
  *
  * - a reply that announces bytes (items, attribute values) for the caller's buffer and carries
  *   none, or an ERROR frame carrying a success status, is a DEVICE_ERROR, never OK;
+ * - a lease granted to a request sent before C_Logout finished is not honoured;
  * - [client] timeout bounds connect() too (a Unix listener whose backlog is full). */
 #include <errno.h>
 #include <fcntl.h>
@@ -215,12 +216,38 @@ static void *accept_main(void *arg)
     }
 }
 
+static size_t count_of(uint32_t fn)
+{
+    size_t n = 0;
+    pthread_mutex_lock(&fk.mu);
+    for (size_t i = 0; i < fk.n_seen; i++)
+        n += fk.seen[i] == fn;
+    pthread_mutex_unlock(&fk.mu);
+    return n;
+}
+
 static size_t n_seen(void)
 {
     pthread_mutex_lock(&fk.mu);
     size_t n = fk.n_seen;
     pthread_mutex_unlock(&fk.mu);
     return n;
+}
+
+static void hold(uint32_t fn)
+{
+    pthread_mutex_lock(&fk.mu);
+    fk.hold_fn = fn;
+    fk.held = fk.released = false;
+    pthread_mutex_unlock(&fk.mu);
+}
+
+static void wait_held(void)
+{
+    pthread_mutex_lock(&fk.mu);
+    while (!fk.held)
+        pthread_cond_wait(&fk.cv, &fk.mu);
+    pthread_mutex_unlock(&fk.mu);
 }
 
 static void release(void)
@@ -276,6 +303,7 @@ static int teardown(void **state)
 }
 
 /* ---- helpers for the cases ------------------------------------------------------------------- */
+static const CK_MECHANISM ecdsa = { CKM_ECDSA, NULL, 0 };
 #define KEY 9
 
 static CK_SESSION_HANDLE open_on(CK_SLOT_ID slot)
@@ -285,6 +313,14 @@ static CK_SESSION_HANDLE open_on(CK_SLOT_ID slot)
     return s;
 }
 
+static cf_err sign(CK_SESSION_HANDLE s)
+{
+    uint8_t dig[32] = { 0 }, out[64];
+    CK_ULONG len = sizeof out;
+    return rpc_client_op_oneshot(s, HSM_OP_SIGN, dig, sizeof dig, out, &len);
+}
+
+/* C_SignInit answered here: nothing reaches the server. */
 /* ---- replies that announce what they do not carry -------------------------------------------- */
 static CK_ULONG g_len;   /* the length the next crafted DATA / LIST / attribute announces */
 
@@ -405,6 +441,61 @@ static void error_frame_with_success(void **state)
     fk.answer = NULL;
 }
 
+/* ---- a lease granted across C_Logout --------------------------------------------------------- */
+static void *sign_thread(void *arg)
+{
+    *(cf_err *)((void **)arg)[1] = sign(*(CK_SESSION_HANDLE *)((void **)arg)[0]);
+    return NULL;
+}
+
+static void *logout_thread(void *arg)
+{
+    *(cf_err *)((void **)arg)[1] = rpc_client_logout(*(CK_SESSION_HANDLE *)((void **)arg)[0]);
+    return NULL;
+}
+
+/* Runs fn(s) in a thread until the fake holds its request of held_fn, then runs now(s) here,
+ * lets the held request go and waits for the thread: the thread's result. */
+static cf_err across(void *(*fn)(void *), uint32_t held_fn, CK_SESSION_HANDLE s, void (*now)(CK_SESSION_HANDLE))
+{
+    cf_err rv = CF_E_INTERNAL;
+    void *args[2] = { &s, &rv };
+    hold(held_fn);
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, fn, args), 0);
+    wait_held();
+    now(s);
+    release();
+    pthread_join(t, NULL);
+    return rv;
+}
+
+static void logout_now(CK_SESSION_HANDLE s) { assert_int_equal(rpc_client_logout(s), CF_OK); }
+static void sign_now(CK_SESSION_HANDLE s) { assert_int_equal(sign(s), CF_OK); }
+
+/* C_SignInit after the logout: a round trip (the server says whether it may be done). */
+static void init_is_asked(CK_SESSION_HANDLE s)
+{
+    size_t before = count_of(RPC_FN_OP_INIT);
+    assert_int_equal(rpc_client_op_init(s, HSM_OP_SIGN, &ecdsa, KEY), CF_OK);
+    assert_int_equal(count_of(RPC_FN_OP_INIT), before + 1);
+    assert_int_equal(sign(s), CF_OK);   /* ends it (and leaves a lease) */
+}
+
+static void lease_across_logout(void **state)
+{
+    (void)state;
+    CK_SESSION_HANDLE s = open_on(1);
+    /* a C_Sign on the wire while C_Logout runs from start to end: its lease comes after */
+    assert_int_equal(rpc_client_op_init(s, HSM_OP_SIGN, &ecdsa, KEY), CF_OK);
+    assert_int_equal(across(sign_thread, RPC_FN_OP_ONESHOT_LEASE, s, logout_now), CF_OK);
+    init_is_asked(s);
+    /* a C_Sign sent while the LOGOUT is on the wire: the server may have run it first */
+    assert_int_equal(rpc_client_op_init(s, HSM_OP_SIGN, &ecdsa, KEY), CF_OK);   /* under the lease: local */
+    assert_int_equal(across(logout_thread, RPC_FN_LOGOUT, s, sign_now), CF_OK);
+    init_is_asked(s);
+}
+
 /* ---- [client] timeout bounds connect() --------------------------------------------------------- */
 static void *slot_list_thread(void *arg)
 {
@@ -465,6 +556,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(replies_without_bytes, setup, teardown),
         cmocka_unit_test_setup_teardown(error_frame_with_success, setup, teardown),
+        cmocka_unit_test_setup_teardown(lease_across_logout, setup, teardown),
         cmocka_unit_test_setup_teardown(connect_honours_timeout, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
