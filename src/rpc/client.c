@@ -11,6 +11,7 @@
 #include "rpc/found.h"
 #include "rpc/lease.h"
 #include "rpc/rpc.h"
+#include "rpc/slots.h"
 
 /* A call without outputs, or whose outputs the caller ignores. */
 static cf_err call_status(const rpc_call *call)
@@ -245,30 +246,43 @@ cf_err rpc_client_pin_tries_left(CK_SLOT_ID slot, CK_USER_TYPE user, CK_ULONG *l
 }
 
 /* ---- sessions and login ------------------------------------------------------------------------ */
+/* The session's slot is kept (slots.c) for C_CloseAllSessions. */
 cf_err rpc_client_open_session(CK_SLOT_ID slot, CK_FLAGS flags, CK_SESSION_HANDLE *out)
 {
     CALL(OPEN_SESSION);
     c.arg[0] = u(slot);
     c.arg[1] = u(flags);
-    return call_ulong(&c, 0, out);
+    CF_TRY(call_ulong(&c, 0, out));
+    rpc_slots_add(*out, slot);
+    return CF_OK;
 }
 
 cf_err rpc_client_close_session(CK_SESSION_HANDLE s)
 {
     rpc_lease_forget(s);   /* a pending init dies with the session */
     rpc_found_forget(s);
+    rpc_slots_remove(s);
     CALL(CLOSE_SESSION);
     c.arg[0] = u(s);
     return call_status(&c);
 }
 
+static bool on_slot(CK_SESSION_HANDLE s, void *slot)
+{
+    return rpc_slots_maybe_on(s, *(const CK_SLOT_ID *)slot);
+}
+
+/* The pending inits and local finds of the slot's sessions go once the server closed them: those
+ * of other slots' sessions, or of a call that failed, are the only copy of what they hold. */
 cf_err rpc_client_close_all_sessions(CK_SLOT_ID slot)
 {
-    rpc_lease_forget_all();   /* the table does not know slots: the other slots' leases go too */
-    rpc_found_forget_all();
     CALL(CLOSE_ALL_SESSIONS);
     c.arg[0] = u(slot);
-    return call_status(&c);
+    CF_TRY(call_status(&c));
+    rpc_lease_forget_if(on_slot, &slot);
+    rpc_found_forget_if(on_slot, &slot);
+    rpc_slots_remove_slot(slot);
+    return CF_OK;
 }
 
 cf_err rpc_client_get_session_info(CK_SESSION_HANDLE s, CK_SESSION_INFO *info)

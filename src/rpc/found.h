@@ -20,8 +20,10 @@ bool rpc_found_take(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE *out, CK_ULONG max, CK
 /* C_FindObjectsFinal on s: false if s has no find here; else it ends, and *ask_server says whether
  * the server's find is still active (to be ended there). */
 bool rpc_found_end(CK_SESSION_HANDLE s, bool *ask_server);
-/* s closed, or every session (a new application, C_Finalize): their finds go. */
+/* s closed, the sessions for which gone(s, arg) is true (C_CloseAllSessions; called with the
+ * table's lock held), or every session (a new application, C_Finalize): their finds go. */
 void rpc_found_forget(CK_SESSION_HANDLE s);
+void rpc_found_forget_if(bool (*gone)(CK_SESSION_HANDLE s, void *arg), void *arg);
 void rpc_found_forget_all(void);
 /* In a fork child: an empty table, its lock new. */
 void rpc_found_after_fork(void);

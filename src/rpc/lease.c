@@ -193,6 +193,15 @@ void rpc_lease_forget(CK_SESSION_HANDLE s)
     pthread_mutex_unlock(&g_mu);
 }
 
+void rpc_lease_forget_if(bool (*gone)(CK_SESSION_HANDLE s, void *arg), void *arg)
+{
+    pthread_mutex_lock(&g_mu);
+    for (size_t i = 0; i < SLOTS; i++)
+        if (g_tab[i].s != 0 && gone(g_tab[i].s, arg))
+            memset(&g_tab[i], 0, sizeof g_tab[i]);
+    pthread_mutex_unlock(&g_mu);
+}
+
 void rpc_lease_forget_all(void)
 {
     pthread_mutex_lock(&g_mu);

@@ -45,7 +45,10 @@ bool rpc_lease_pop_any(rpc_lease_init *out);
 void rpc_lease_granted(CK_SESSION_HANDLE s, hsm_op_kind kind, rpc_lease_stamp sent, CK_ULONG ms);
 /* s closed: its entries go, pending inits included (the operations died with the session). */
 void rpc_lease_forget(CK_SESSION_HANDLE s);
-/* Every entry goes: all sessions closed, a new application on the server, C_Finalize. */
+/* The entries of the sessions for which gone(s, arg) is true go (C_CloseAllSessions); gone is
+ * called with the table's lock held. */
+void rpc_lease_forget_if(bool (*gone)(CK_SESSION_HANDLE s, void *arg), void *arg);
+/* Every entry goes: a new application on the server, C_Finalize. */
 void rpc_lease_forget_all(void);
 /* No new inits under the leases held, nor under those granted to requests already sent (C_Logout,
  * a lost connection); pending ones stay to be sent. */

@@ -42,6 +42,7 @@
 #include "crypto/crypto.h"
 #include "rpc/found.h"
 #include "rpc/lease.h"
+#include "rpc/slots.h"
 
 /* Connections per process. Beyond it a thread waits for one to be put back: each connection costs
  * cofferd a descriptor and buffers, and 64 calls of one application in flight at once is more than
@@ -239,6 +240,7 @@ static rpc_conn *new_generation_locked(void)
     g_gen++;
     rpc_lease_forget_all();   /* leases are the old application's */
     rpc_found_forget_all();   /* and so are finds (their sessions are gone, or unreachable) */
+    rpc_slots_forget_all();   /* and the sessions' slots */
     rpc_conn *chain = NULL;
     while (g_n_idle > 0) {
         rpc_conn *c = g_idle[--g_n_idle];
@@ -323,6 +325,7 @@ void rpc_client_forget_after_fork(void)
     g_tls_ctx = NULL;
     rpc_lease_after_fork();
     rpc_found_after_fork();
+    rpc_slots_after_fork();
 }
 
 /* ---- transport ------------------------------------------------------------------------------ */

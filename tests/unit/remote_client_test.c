@@ -5,6 +5,8 @@
  *
  * - a reply that announces bytes (items, attribute values) for the caller's buffer and carries
  *   none, or an ERROR frame carrying a success status, is a DEVICE_ERROR, never OK;
+ * - C_CloseAllSessions forgets the pending inits and local finds of that slot's sessions only,
+ *   and only when it succeeded;
  * - a lease granted to a request sent before C_Logout finished is not honoured;
  * - [client] timeout bounds connect() too (a Unix listener whose backlog is full). */
 #include <errno.h>
@@ -226,6 +228,14 @@ static size_t count_of(uint32_t fn)
     return n;
 }
 
+static uint32_t last_fn(void)
+{
+    pthread_mutex_lock(&fk.mu);
+    uint32_t fn = fk.n_seen ? fk.seen[fk.n_seen - 1] : 0;
+    pthread_mutex_unlock(&fk.mu);
+    return fn;
+}
+
 static size_t n_seen(void)
 {
     pthread_mutex_lock(&fk.mu);
@@ -321,6 +331,43 @@ static cf_err sign(CK_SESSION_HANDLE s)
 }
 
 /* C_SignInit answered here: nothing reaches the server. */
+static void init_is_local(CK_SESSION_HANDLE s)
+{
+    size_t before = n_seen();
+    assert_int_equal(rpc_client_op_init(s, HSM_OP_SIGN, &ecdsa, KEY), CF_OK);
+    assert_int_equal(n_seen(), before);
+}
+
+/* A signature that leaves a lease, then a C_SignInit taken under it (pending on the client). */
+static void pending_init(CK_SESSION_HANDLE s)
+{
+    assert_int_equal(rpc_client_op_init(s, HSM_OP_SIGN, &ecdsa, KEY), CF_OK);
+    assert_int_equal(sign(s), CF_OK);
+    init_is_local(s);
+}
+
+/* A find answered at init (one object, the whole result). */
+static void local_find(CK_SESSION_HANDLE s)
+{
+    CK_OBJECT_CLASS cls = CKO_PRIVATE_KEY;
+    CK_ATTRIBUTE t[] = { { CKA_CLASS, &cls, sizeof cls } };
+    assert_int_equal(rpc_client_find_objects_init(s, t, 1), CF_OK);
+    assert_int_equal(last_fn(), RPC_FN_FIND_OBJECTS_FETCH);
+}
+
+/* The local find's result, without a round trip. */
+static void find_is_local(CK_SESSION_HANDLE s)
+{
+    size_t before = n_seen();
+    CK_OBJECT_HANDLE o[4];
+    CK_ULONG n = 0;
+    assert_int_equal(rpc_client_find_objects(s, o, 4, &n), CF_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(o[0], 7);
+    assert_int_equal(rpc_client_find_objects_final(s), CF_OK);
+    assert_int_equal(n_seen(), before);
+}
+
 /* ---- replies that announce what they do not carry -------------------------------------------- */
 static CK_ULONG g_len;   /* the length the next crafted DATA / LIST / attribute announces */
 
@@ -441,6 +488,55 @@ static void error_frame_with_success(void **state)
     fk.answer = NULL;
 }
 
+/* ---- C_CloseAllSessions forgets its slot's sessions only, once done ------------------------- */
+static bool g_fail_close_all;
+
+static how close_all_fails(const rpc_call *c, rpc_reply *r)
+{
+    if (c->fn != RPC_FN_CLOSE_ALL_SESSIONS || !g_fail_close_all)
+        return AS_USUAL;
+    r->status = CF_E_TOKEN_NOT_PRESENT;
+    return REPLY;
+}
+
+static void close_all_sessions_of_one_slot(void **state)
+{
+    (void)state;
+    CK_SESSION_HANDLE s1 = open_on(1), s2 = open_on(2);
+    pending_init(s1);
+    local_find(s1);
+    pending_init(s2);
+    local_find(s2);
+
+    /* another slot, an invalid slot, this slot with a failure: s1 keeps its init and its find */
+    assert_int_equal(rpc_client_close_all_sessions(2), CF_OK);
+    assert_int_equal(rpc_client_close_all_sessions(99), CF_E_SLOT_ID_INVALID);
+    fk.answer = close_all_fails;
+    g_fail_close_all = true;
+    assert_int_equal(rpc_client_close_all_sessions(1), CF_E_TOKEN_NOT_PRESENT);
+    g_fail_close_all = false;
+    find_is_local(s1);
+    assert_int_equal(sign(s1), CF_OK);
+    assert_int_equal(last_fn(), RPC_FN_OP_REARM_ONESHOT);   /* the pending init went with it */
+
+    /* s2's slot was closed: its entries went (its next find and signature ask the server) */
+    CK_OBJECT_HANDLE o[4];
+    CK_ULONG n;
+    assert_int_equal(rpc_client_find_objects(s2, o, 4, &n), CF_E_OPERATION_NOT_INITIALIZED);
+    assert_int_equal(last_fn(), RPC_FN_FIND_OBJECTS);
+    assert_int_equal(sign(s2), CF_OK);
+    assert_int_equal(last_fn(), RPC_FN_OP_ONESHOT_LEASE);
+
+    /* and s1's slot */
+    init_is_local(s1);   /* under the lease the re-arm brought */
+    local_find(s1);
+    assert_int_equal(rpc_client_close_all_sessions(1), CF_OK);
+    assert_int_equal(rpc_client_find_objects(s1, o, 4, &n), CF_E_OPERATION_NOT_INITIALIZED);
+    assert_int_equal(sign(s1), CF_OK);
+    assert_int_equal(last_fn(), RPC_FN_OP_ONESHOT_LEASE);
+    fk.answer = NULL;
+}
+
 /* ---- a lease granted across C_Logout --------------------------------------------------------- */
 static void *sign_thread(void *arg)
 {
@@ -556,6 +652,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(replies_without_bytes, setup, teardown),
         cmocka_unit_test_setup_teardown(error_frame_with_success, setup, teardown),
+        cmocka_unit_test_setup_teardown(close_all_sessions_of_one_slot, setup, teardown),
         cmocka_unit_test_setup_teardown(lease_across_logout, setup, teardown),
         cmocka_unit_test_setup_teardown(connect_honours_timeout, setup, teardown),
     };
