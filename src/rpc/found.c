@@ -4,7 +4,7 @@
  * (the server then ended its find) answer C_FindObjectsFinal too: a lookup of a key by label or
  * id is one round trip instead of three. Everything else a find call could fail on is known
  * here: the session (an application's sessions close only through its own calls, which forget
- * their entries, or with the connection, which forgets them all) and a find already active.
+ * their entries, or with the application, which forgets them all) and a find already active.
  *
  * A small direct-mapped table, one entry per session: a session whose slot another session's
  * find holds uses the plain calls (one more round trip each, never a wrong answer). */

@@ -232,15 +232,23 @@ static void unlink_locked(rpc_conn *c)
     pthread_cond_signal(&g_cv);   /* a slot came free */
 }
 
+/* The client-only state of the application's sessions (pending inits, finds answered at init,
+ * the sessions' slots) goes when the application does: a new one on the server, C_Finalize. Not
+ * when a connection fails: the application may live on (another thread's busy connection keeps
+ * it), and the rejoin with the same token finds its sessions and operations still there. */
+static void forget_application(void)
+{
+    rpc_lease_forget_all();
+    rpc_found_forget_all();
+    rpc_slots_forget_all();
+}
+
 /* Under g_mu: a new generation. The idle connections belong to the old one: they leave the pool
  * and are returned chained by ->next for conn_free_chain after unlocking; busy ones are closed
  * when put back. Threads waiting for a connection look again. */
 static rpc_conn *new_generation_locked(void)
 {
     g_gen++;
-    rpc_lease_forget_all();   /* leases are the old application's */
-    rpc_found_forget_all();   /* and so are finds (their sessions are gone, or unreachable) */
-    rpc_slots_forget_all();   /* and the sessions' slots */
     rpc_conn *chain = NULL;
     while (g_n_idle > 0) {
         rpc_conn *c = g_idle[--g_n_idle];
@@ -283,6 +291,7 @@ cf_err rpc_client_finalize(void)
 {
     pthread_mutex_lock(&g_mu);
     rpc_conn *chain = new_generation_locked();
+    forget_application();
     cf_wipe(g_token, sizeof g_token);
     g_have_token = false;
     g_lost = false;
@@ -753,6 +762,8 @@ static cf_err adopt_locked(rpc_conn *c, const join_ticket *t, const rpc_hello *s
         return CF_E_DEVICE_REMOVED;
     }
     bool same = server->has_token && t->has_token && cf_ct_equal(server->token, t->token, RPC_APP_TOKEN_LEN);
+    if (!same)
+        forget_application();   /* a new one (a server without tokens makes one per connection) */
     if (server->has_token && !same) {
         *gone = t->has_token;
         memcpy(g_token, server->token, sizeof g_token);
@@ -871,12 +882,15 @@ static void pool_put(rpc_conn *c)
 }
 
 /* A call failed on c's transport or protocol: the "lost" rule (client.h). c and every idle
- * connection are closed; calls on sessions fail until a slot-level call reconnects. */
+ * connection are closed; calls on sessions fail until a slot-level call reconnects, and so does a
+ * C_SignInit under a lease (the deadlines go). Pending inits and local finds stay: whether the
+ * application lives on is known at the rejoin (adopt_locked). */
 static void pool_fail(rpc_conn *c)
 {
     pthread_mutex_lock(&g_mu);
     unlink_locked(c);
     g_lost = true;
+    rpc_lease_drop_deadlines();
     rpc_conn *chain = new_generation_locked();
     pthread_mutex_unlock(&g_mu);
     conn_free(c);

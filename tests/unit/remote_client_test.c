@@ -8,6 +8,8 @@
  * - C_CloseAllSessions forgets the pending inits and local finds of that slot's sessions only,
  *   and only when it succeeded;
  * - a lease granted to a request sent before C_Logout finished is not honoured;
+ * - a lost connection keeps the pending inits and local finds while the application lives on the
+ *   server (same token at the rejoin), and forgets them when it is gone;
  * - [client] timeout bounds connect() too (a Unix listener whose backlog is full). */
 #include <errno.h>
 #include <fcntl.h>
@@ -242,6 +244,13 @@ static size_t n_seen(void)
     size_t n = fk.n_seen;
     pthread_mutex_unlock(&fk.mu);
     return n;
+}
+
+static void set_drop(uint32_t fn)
+{
+    pthread_mutex_lock(&fk.mu);
+    fk.drop_fn = fn;
+    pthread_mutex_unlock(&fk.mu);
 }
 
 static void hold(uint32_t fn)
@@ -592,6 +601,80 @@ static void lease_across_logout(void **state)
     init_is_asked(s);
 }
 
+/* ---- a lost connection, the application alive or gone ---------------------------------------- */
+static uint8_t g_app_of_sessions;   /* the application the sessions were opened in */
+
+static how sessions_of_app(const rpc_call *c, rpc_reply *r)
+{
+    const rpc_fn *fn = rpc_fn_find(c->fn);
+    bool names_session = c->fn >= RPC_FN_INIT_PIN && c->fn != RPC_FN_DELETE_TOKEN &&
+                         c->fn != RPC_FN_PIN_TRIES_LEFT && c->fn != RPC_FN_OPEN_SESSION &&
+                         c->fn != RPC_FN_CLOSE_ALL_SESSIONS && fn->args[0] == RPC_T_ULONG;
+    pthread_mutex_lock(&fk.mu);
+    bool gone = fk.app != g_app_of_sessions;
+    pthread_mutex_unlock(&fk.mu);
+    if (!names_session || !gone)
+        return AS_USUAL;
+    r->status = CF_E_SESSION_HANDLE_INVALID;
+    return REPLY;
+}
+
+/* A call on s whose connection the server drops: the connections are lost. */
+static void lose_connection(CK_SESSION_HANDLE s)
+{
+    set_drop(RPC_FN_GET_SESSION_INFO);
+    CK_SESSION_INFO si;
+    assert_int_equal(rpc_client_get_session_info(s, &si), CF_E_DEVICE_REMOVED);
+}
+
+static void rejoin(void)
+{
+    CK_ULONG n = 0;
+    assert_int_equal(rpc_client_get_slot_list(true, NULL, &n), CF_OK);
+}
+
+static void lost_connection_keeps_application_state(void **state)
+{
+    (void)state;
+    fk.answer = sessions_of_app;
+    g_app_of_sessions = fk.app;
+    CK_SESSION_HANDLE s = open_on(1);
+
+    /* while lost, no init is answered here: it fails as every call on a session does */
+    assert_int_equal(rpc_client_op_init(s, HSM_OP_SIGN, &ecdsa, KEY), CF_OK);
+    assert_int_equal(sign(s), CF_OK);   /* a lease */
+    lose_connection(s);
+    assert_int_equal(rpc_client_op_init(s, HSM_OP_SIGN, &ecdsa, KEY), CF_E_DEVICE_REMOVED);
+    rejoin();
+
+    /* rejoined with the same token (another connection kept the application): the pending init
+     * and the local find are still here */
+    pending_init(s);
+    local_find(s);
+    lose_connection(s);
+    rejoin();
+    find_is_local(s);
+    assert_int_equal(sign(s), CF_OK);
+    assert_int_equal(last_fn(), RPC_FN_OP_REARM_ONESHOT);
+
+    /* the application is gone (a new token at the rejoin): so are its sessions' entries, and the
+     * calls on them fail cleanly */
+    init_is_local(s);
+    local_find(s);
+    lose_connection(s);
+    pthread_mutex_lock(&fk.mu);
+    fk.app++;
+    pthread_mutex_unlock(&fk.mu);
+    rejoin();
+    CK_OBJECT_HANDLE o[4];
+    CK_ULONG n;
+    assert_int_equal(rpc_client_find_objects(s, o, 4, &n), CF_E_SESSION_HANDLE_INVALID);
+    assert_int_equal(sign(s), CF_E_SESSION_HANDLE_INVALID);
+    assert_int_equal(last_fn(), RPC_FN_OP_ONESHOT_LEASE);
+    assert_int_equal(rpc_client_op_init(s, HSM_OP_SIGN, &ecdsa, KEY), CF_E_SESSION_HANDLE_INVALID);
+    fk.answer = NULL;
+}
+
 /* ---- [client] timeout bounds connect() --------------------------------------------------------- */
 static void *slot_list_thread(void *arg)
 {
@@ -654,6 +737,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(error_frame_with_success, setup, teardown),
         cmocka_unit_test_setup_teardown(close_all_sessions_of_one_slot, setup, teardown),
         cmocka_unit_test_setup_teardown(lease_across_logout, setup, teardown),
+        cmocka_unit_test_setup_teardown(lost_connection_keeps_application_state, setup, teardown),
         cmocka_unit_test_setup_teardown(connect_honours_timeout, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
