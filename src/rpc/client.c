@@ -312,8 +312,10 @@ cf_err rpc_client_logout(CK_SESSION_HANDLE s)
     /* inits taken before the logout happened before it: they reach the server first */
     rpc_lease_drop_deadlines();
     rpc_lease_init li;
-    while (rpc_lease_pop_any(&li))
+    while (rpc_lease_pop_any(&li)) {
         (void)send_rearm(&li);   /* a failure shows at the session's next call */
+        rpc_lease_flushed(&li);
+    }
     CALL(LOGOUT);
     c.arg[0] = u(s);
     cf_err rv = call_status(&c);

@@ -36,9 +36,12 @@ typedef struct {
     CK_OBJECT_HANDLE key;
     int64_t deadline;          /* monotonic ns; 0: no lease */
     bool pending;              /* a C_SignInit taken under the lease, not yet sent */
+    bool flushing;             /* C_Logout's thread is sending it (rpc_lease_pop_any): the session's
+                                * own calls wait for rpc_lease_flushed, so theirs come after it */
 } lease;
 
 static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t g_flushed = PTHREAD_COND_INITIALIZER;   /* an entry stopped flushing */
 static lease g_tab[SLOTS];
 /* Counts rpc_lease_drop_deadlines: a grant whose request was sent before the last drop (a C_Sign
  * on the wire in another thread while C_Logout ran) may come from before the logout and is not
@@ -71,6 +74,17 @@ static lease *find(CK_SESSION_HANDLE s, hsm_op_kind kind)
     return s != 0 && e->s == s && e->kind == kind ? e : NULL;
 }
 
+/* g_mu held: find, after waiting out a flush of that entry by C_Logout's thread. Without the
+ * wait, a C_Sign on the session would find no pending init and send its request, which could
+ * reach the server before the re-arm the logout is sending on another connection. */
+static lease *find_settled(CK_SESSION_HANDLE s, hsm_op_kind kind)
+{
+    lease *e;
+    while ((e = find(s, kind)) && e->flushing)
+        pthread_cond_wait(&g_flushed, &g_mu);
+    return e;
+}
+
 static bool same_init(const lease *e, const CK_MECHANISM *m, CK_OBJECT_HANDLE key)
 {
     return e->key == key && e->mech == m->mechanism && e->param_len == m->ulParameterLen &&
@@ -94,7 +108,7 @@ void rpc_lease_init_ok(CK_SESSION_HANDLE s, hsm_op_kind kind, const CK_MECHANISM
 {
     pthread_mutex_lock(&g_mu);
     lease *e = slot_of(s, kind);
-    if (s != 0 && !(e->pending && (e->s != s || e->kind != kind))) {
+    if (s != 0 && !e->flushing && !(e->pending && (e->s != s || e->kind != kind))) {
         memset(e, 0, sizeof *e);
         if (plain_param(m)) {
             e->s = s;
@@ -113,7 +127,7 @@ bool rpc_lease_take(CK_SESSION_HANDLE s, hsm_op_kind kind, const CK_MECHANISM *m
 {
     bool taken = false;
     pthread_mutex_lock(&g_mu);
-    lease *e = find(s, kind);
+    lease *e = find_settled(s, kind);
     if (e && !e->pending && e->deadline != 0 && rpc_lease_now() < e->deadline && same_init(e, m, key)) {
         e->pending = true;
         e->deadline = 0;   /* one init per lease */
@@ -126,7 +140,7 @@ bool rpc_lease_take(CK_SESSION_HANDLE s, hsm_op_kind kind, const CK_MECHANISM *m
 bool rpc_lease_pending(CK_SESSION_HANDLE s, hsm_op_kind kind)
 {
     pthread_mutex_lock(&g_mu);
-    lease *e = find(s, kind);
+    lease *e = find_settled(s, kind);
     bool p = e && e->pending;
     pthread_mutex_unlock(&g_mu);
     return p;
@@ -149,7 +163,7 @@ static void pop_locked(lease *e, rpc_lease_init *out)
 bool rpc_lease_pop(CK_SESSION_HANDLE s, hsm_op_kind kind, rpc_lease_init *out)
 {
     pthread_mutex_lock(&g_mu);
-    lease *e = find(s, kind);
+    lease *e = find_settled(s, kind);
     bool p = e && e->pending;
     if (p)
         pop_locked(e, out);
@@ -164,10 +178,21 @@ bool rpc_lease_pop_any(rpc_lease_init *out)
     for (size_t i = 0; i < SLOTS && !p; i++)
         if (g_tab[i].pending) {
             pop_locked(&g_tab[i], out);
+            g_tab[i].flushing = true;
             p = true;
         }
     pthread_mutex_unlock(&g_mu);
     return p;
+}
+
+void rpc_lease_flushed(const rpc_lease_init *li)
+{
+    pthread_mutex_lock(&g_mu);
+    lease *e = find(li->s, li->kind);
+    if (e)
+        e->flushing = false;
+    pthread_cond_broadcast(&g_flushed);
+    pthread_mutex_unlock(&g_mu);
 }
 
 void rpc_lease_granted(CK_SESSION_HANDLE s, hsm_op_kind kind, rpc_lease_stamp sent, CK_ULONG ms)
@@ -190,6 +215,7 @@ void rpc_lease_forget(CK_SESSION_HANDLE s)
         if (e)
             memset(e, 0, sizeof *e);
     }
+    pthread_cond_broadcast(&g_flushed);   /* a flushed entry may have gone */
     pthread_mutex_unlock(&g_mu);
 }
 
@@ -199,6 +225,7 @@ void rpc_lease_forget_if(bool (*gone)(CK_SESSION_HANDLE s, void *arg), void *arg
     for (size_t i = 0; i < SLOTS; i++)
         if (g_tab[i].s != 0 && gone(g_tab[i].s, arg))
             memset(&g_tab[i], 0, sizeof g_tab[i]);
+    pthread_cond_broadcast(&g_flushed);
     pthread_mutex_unlock(&g_mu);
 }
 
@@ -206,6 +233,7 @@ void rpc_lease_forget_all(void)
 {
     pthread_mutex_lock(&g_mu);
     memset(g_tab, 0, sizeof g_tab);
+    pthread_cond_broadcast(&g_flushed);
     pthread_mutex_unlock(&g_mu);
 }
 
@@ -221,6 +249,8 @@ void rpc_lease_drop_deadlines(void)
 void rpc_lease_after_fork(void)
 {
     static const pthread_mutex_t fresh = PTHREAD_MUTEX_INITIALIZER;
+    static const pthread_cond_t fresh_cv = PTHREAD_COND_INITIALIZER;
     memcpy(&g_mu, &fresh, sizeof g_mu);   /* a thread of the parent may have held it */
+    memcpy(&g_flushed, &fresh_cv, sizeof g_flushed);
     memset(g_tab, 0, sizeof g_tab);
 }

@@ -38,8 +38,11 @@ bool rpc_lease_take(CK_SESSION_HANDLE s, hsm_op_kind kind, const CK_MECHANISM *m
 bool rpc_lease_pending(CK_SESSION_HANDLE s, hsm_op_kind kind);
 /* Takes s's pending init of kind out, to send it; false if none. */
 bool rpc_lease_pop(CK_SESSION_HANDLE s, hsm_op_kind kind, rpc_lease_init *out);
-/* Takes any session's pending init out (C_Logout sends them all first); false if none. */
+/* Takes any session's pending init out (C_Logout sends them all first); false if none. Until
+ * rpc_lease_flushed(out), the calls above on that session and kind wait: its own next call must
+ * reach the server after the init. */
 bool rpc_lease_pop_any(rpc_lease_init *out);
+void rpc_lease_flushed(const rpc_lease_init *li);
 /* The answer to a signature (verification) on s, sent at `sent`, granted ms of lease (0: none).
  * Not installed when a drop of the deadlines came between the sending and now. */
 void rpc_lease_granted(CK_SESSION_HANDLE s, hsm_op_kind kind, rpc_lease_stamp sent, CK_ULONG ms);

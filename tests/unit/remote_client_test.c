@@ -601,6 +601,36 @@ static void lease_across_logout(void **state)
     init_is_asked(s);
 }
 
+/* C_Logout in one thread sends another session's pending init (OP_REARM) first; that session's
+ * own C_Sign, in another thread meanwhile, waits until the re-arm is answered: sent at once, it
+ * could reach the server first (another connection) and find no operation. */
+static void logout_flush_comes_first(void **state)
+{
+    (void)state;
+    CK_SESSION_HANDLE s1 = open_on(1), s2 = open_on(1);
+    pending_init(s1);
+    hold(RPC_FN_OP_REARM);
+    cf_err lrv = CF_E_INTERNAL, srv = CF_E_INTERNAL;
+    void *largs[2] = { &s2, &lrv }, *sargs[2] = { &s1, &srv };
+    pthread_t lt, st;
+    assert_int_equal(pthread_create(&lt, NULL, logout_thread, largs), 0);
+    wait_held();   /* the logout's re-arm of s1's init is at the server, unanswered */
+    size_t before = n_seen();
+    assert_int_equal(pthread_create(&st, NULL, sign_thread, sargs), 0);
+    /* time for a C_Sign that does not wait to reach the fake (it answers on another thread) */
+    struct timespec pause = { 0, 200 * 1000000L };
+    nanosleep(&pause, NULL);
+    assert_int_equal(n_seen(), before);
+    release();
+    pthread_join(lt, NULL);
+    pthread_join(st, NULL);
+    assert_int_equal(lrv, CF_OK);
+    assert_int_equal(srv, CF_OK);
+    /* after the re-arm: a plain signature of the operation it armed, then the logout */
+    assert_int_equal(count_of(RPC_FN_OP_REARM), 1);
+    assert_int_equal(count_of(RPC_FN_OP_REARM_ONESHOT), 0);
+}
+
 /* ---- a lost connection, the application alive or gone ---------------------------------------- */
 static uint8_t g_app_of_sessions;   /* the application the sessions were opened in */
 
@@ -737,6 +767,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(error_frame_with_success, setup, teardown),
         cmocka_unit_test_setup_teardown(close_all_sessions_of_one_slot, setup, teardown),
         cmocka_unit_test_setup_teardown(lease_across_logout, setup, teardown),
+        cmocka_unit_test_setup_teardown(logout_flush_comes_first, setup, teardown),
         cmocka_unit_test_setup_teardown(lost_connection_keeps_application_state, setup, teardown),
         cmocka_unit_test_setup_teardown(connect_honours_timeout, setup, teardown),
     };
