@@ -78,6 +78,9 @@
  * an 8-thread phase). Not "one call in flight": with two callers that is often true for an
  * instant, and their spinning cost 0-3%. */
 #define LONE_US 10000
+/* A server that refuses another connection (cofferd at max_connections) while this process has
+ * some open: calls wait for those, and the pool tries to grow again after SOFT_CAP_MS. */
+#define SOFT_CAP_MS 1000
 
 struct rpc_conn {
     int fd;                        /* -1 until connected */
@@ -116,6 +119,8 @@ static uint8_t g_token[RPC_APP_TOKEN_LEN];
 static bool g_lost;                  /* a connection failed: session calls fail until a slot call reconnects */
 static atomic_uint g_server_minor;   /* the server's protocol minor version (leases: 2 sign, 3 verify) */
 static unsigned g_timeout_s;         /* [client] timeout (0: none); set before the first call */
+static size_t g_soft_cap;            /* 0, or the pool's cap until g_soft_until_ms (SOFT_CAP_MS) */
+static int64_t g_soft_until_ms;
 static _Atomic uintptr_t g_last_caller;   /* the thread (&t_caller) that started the last call */
 static _Atomic int64_t g_shared_until;    /* monotonic µs: until then, calls are not a lone caller's */
 static _Thread_local char t_caller;       /* its address names the thread */
@@ -279,6 +284,7 @@ cf_err rpc_client_initialize(char *err, size_t errlen)
     }
     /* Connected at the first call: C_Initialize may not return a device error. */
     g_lost = false;
+    g_soft_cap = 0;
     pthread_mutex_unlock(&g_mu);
     say_reset();
     return rv;
@@ -295,6 +301,7 @@ cf_err rpc_client_finalize(void)
     cf_wipe(g_token, sizeof g_token);
     g_have_token = false;
     g_lost = false;
+    g_soft_cap = 0;
     pthread_mutex_unlock(&g_mu);
     conn_free_chain(chain);
     pthread_mutex_lock(&g_ctx_mu);
@@ -331,6 +338,7 @@ void rpc_client_forget_after_fork(void)
     cf_wipe(g_token, sizeof g_token);
     g_have_token = false;
     g_lost = false;
+    g_soft_cap = 0;
     g_tls_ctx = NULL;
     rpc_lease_after_fork();
     rpc_found_after_fork();
@@ -684,7 +692,25 @@ static cf_err conn_open(rpc_conn *c, const join_ticket *t, rpc_hello *server)
  * 0), a second connection would be a second application, with its own sessions and login. */
 static size_t cap_locked(void)
 {
-    return g_have_token ? POOL_MAX : 1;
+    if (!g_have_token)
+        return 1;
+    return g_soft_cap && mono_ms() < g_soft_until_ms ? g_soft_cap : POOL_MAX;
+}
+
+/* A new connection failed while the pool has others of a live application: the server is at its
+ * max_connections (or refused at the door). The pool stops growing for SOFT_CAP_MS and the call
+ * waits for one of the others (true) instead of failing; a server that died fails those too, and
+ * their loss wakes it. */
+static bool pool_shrink(void)
+{
+    pthread_mutex_lock(&g_mu);
+    bool others = g_have_token && !g_lost && g_n_open > 0;
+    if (others) {
+        g_soft_cap = g_n_open;
+        g_soft_until_ms = mono_ms() + SOFT_CAP_MS;
+    }
+    pthread_mutex_unlock(&g_mu);
+    return others;
 }
 
 /* Under g_mu: an idle connection (*c), or a reserved slot for a new one (*c a fresh, unconnected
@@ -850,6 +876,8 @@ static cf_err pool_get(bool may_reconnect, rpc_conn **out)
             *out = c;
             return CF_OK;
         }
+        if (!stale && pool_shrink())
+            continue;
         if (!stale)
             return rv;
         if (++stale_opens == MAX_STALE_OPENS) {

@@ -49,6 +49,7 @@ static struct {
     uint32_t hold_fn;             /* hold requests of this function until released */
     bool held, released;
     int conns;
+    int max_conns;                /* 0, or refuse more connections (as cofferd at max_connections) */
     answer_fn answer;
     CK_SESSION_HANDLE next_session;
 } fk = { .mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER };
@@ -212,8 +213,19 @@ static void *accept_main(void *arg)
         if (fd < 0)
             return NULL;
         pthread_mutex_lock(&fk.mu);
-        fk.conns++;
+        bool refuse = fk.max_conns && fk.conns >= fk.max_conns;
+        if (!refuse)
+            fk.conns++;
         pthread_mutex_unlock(&fk.mu);
+        if (refuse) {   /* what cofferd says past max_connections, then the close */
+            cf_writer w = cf_writer_heap();
+            if (rpc_encode_error(&w, 0, CF_E_SESSION_COUNT, "too many connections") == CF_OK)
+                (void)send_writer(fd, &w);
+            else
+                cf_writer_free(&w);
+            close(fd);
+            continue;
+        }
         pthread_t t;
         assert_int_equal(pthread_create(&t, NULL, conn_main, (void *)(intptr_t)fd), 0);
         pthread_detach(t);
@@ -290,6 +302,7 @@ static int setup(void **state)
     fk.n_seen = 0;
     fk.drop_fn = fk.hold_fn = 0;
     fk.answer = NULL;
+    fk.max_conns = 0;
     fk.next_session = 100;
     fk.lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     struct sockaddr_un a = { .sun_family = AF_UNIX };
@@ -631,6 +644,45 @@ static void logout_flush_comes_first(void **state)
     assert_int_equal(count_of(RPC_FN_OP_REARM_ONESHOT), 0);
 }
 
+/* cofferd refuses another connection (max_connections) while this process has one busy: the
+ * call waits for that one instead of failing. */
+static void *init_thread(void *arg)
+{
+    *(cf_err *)((void **)arg)[1] = rpc_client_op_init(*(CK_SESSION_HANDLE *)((void **)arg)[0], HSM_OP_SIGN, &ecdsa, KEY);
+    return NULL;
+}
+
+static void *info_thread(void *arg)
+{
+    CK_SESSION_INFO si;
+    *(cf_err *)((void **)arg)[1] = rpc_client_get_session_info(*(CK_SESSION_HANDLE *)((void **)arg)[0], &si);
+    return NULL;
+}
+
+static void refused_connection_waits_for_the_pool(void **state)
+{
+    (void)state;
+    CK_SESSION_HANDLE s = open_on(1);   /* the pool's one connection, idle */
+    pthread_mutex_lock(&fk.mu);
+    fk.max_conns = 1;
+    pthread_mutex_unlock(&fk.mu);
+    cf_err brv = CF_E_INTERNAL, wrv = CF_E_INTERNAL;
+    void *bargs[2] = { &s, &brv }, *wargs[2] = { &s, &wrv };
+    pthread_t busy, waiter;
+    hold(RPC_FN_GET_SESSION_INFO);
+    assert_int_equal(pthread_create(&busy, NULL, info_thread, bargs), 0);
+    wait_held();   /* the connection is busy: the next call opens another, which is refused */
+    assert_int_equal(pthread_create(&waiter, NULL, init_thread, wargs), 0);
+    struct timespec pause = { 0, 200 * 1000000L };
+    nanosleep(&pause, NULL);
+    release();
+    pthread_join(busy, NULL);
+    pthread_join(waiter, NULL);
+    assert_int_equal(brv, CF_OK);
+    assert_int_equal(wrv, CF_OK);   /* on the first connection, once it came free */
+    assert_int_equal(count_of(RPC_FN_OP_INIT), 1);
+}
+
 /* ---- a lost connection, the application alive or gone ---------------------------------------- */
 static uint8_t g_app_of_sessions;   /* the application the sessions were opened in */
 
@@ -768,6 +820,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(close_all_sessions_of_one_slot, setup, teardown),
         cmocka_unit_test_setup_teardown(lease_across_logout, setup, teardown),
         cmocka_unit_test_setup_teardown(logout_flush_comes_first, setup, teardown),
+        cmocka_unit_test_setup_teardown(refused_connection_waits_for_the_pool, setup, teardown),
         cmocka_unit_test_setup_teardown(lost_connection_keeps_application_state, setup, teardown),
         cmocka_unit_test_setup_teardown(connect_honours_timeout, setup, teardown),
     };
