@@ -108,7 +108,7 @@ CK_RV p11_rv(cf_err e)
     case CF_E_INFORMATION_SENSITIVE: return CKR_INFORMATION_SENSITIVE;
     case CF_E_DEVICE_ERROR: return CKR_DEVICE_ERROR;
     case CF_E_DEVICE_REMOVED: return CKR_DEVICE_REMOVED;
-    case CF_E_LEASED: return CKR_FUNCTION_FAILED;   /* the remote client waits it out: never seen */
+    case CF_E_LEASED: return CKR_FUNCTION_FAILED;   /* the remote client waits it out; after 15 s (a server whose leases never end) it gives up */
     case CF_E__COUNT: break;
     }
     return CKR_GENERAL_ERROR;   /* not a cf_err value: memory corruption or a cast gone wrong */
