@@ -121,9 +121,8 @@ static atomic_uint g_server_minor;   /* the server's protocol minor version (lea
 static unsigned g_timeout_s;         /* [client] timeout (0: none); set before the first call */
 static size_t g_soft_cap;            /* 0, or the pool's cap until g_soft_until_ms (SOFT_CAP_MS) */
 static int64_t g_soft_until_ms;
-static _Atomic uintptr_t g_last_caller;   /* the thread (&t_caller) that started the last call */
+static _Atomic uintptr_t g_last_caller;   /* the thread (pthread_self) that started the last call */
 static _Atomic int64_t g_shared_until;    /* monotonic µs: until then, calls are not a lone caller's */
-static _Thread_local char t_caller;       /* its address names the thread */
 
 /* The server, set at C_Initialize (before any call, which sees it through p11_live's barrier):
  * the socket path or "tls:HOST:PORT" (for messages), and for TLS the host, port and PEM paths. */
@@ -398,7 +397,9 @@ static int64_t mono_us(void)
  * a vDSO clock read per call; the store is skipped while the same thread keeps calling. */
 static bool lone_caller(void)
 {
-    uintptr_t me = (uintptr_t)&t_caller;
+    /* pthread_self, not the address of a thread-local: a dlclose'd module's thread-local blocks
+     * crash LeakSanitizer's scan at exit (remote_pool_test under ASan) */
+    uintptr_t me = (uintptr_t)pthread_self();
     int64_t now = mono_us();
     uintptr_t last = atomic_load_explicit(&g_last_caller, memory_order_relaxed);
     if (last != me) {
