@@ -22,6 +22,8 @@ typedef struct {
     uint64_t slot, app;
     int64_t object;
     int op;
+    cf_err result;      /* failed uses are counted too, per result: a loop of refused inits is
+                         * one record every FLUSH_SECONDS, not a transaction each */
     char label[sizeof(((hsm_audit_event *)0)->label)];
     uint64_t count;
 } key_uses;
@@ -45,6 +47,13 @@ static const char *user_name(CK_USER_TYPE u)
     }
 }
 
+/* A result as the log spells it: OK, PIN_INCORRECT... */
+static const char *result_name(cf_err rv)
+{
+    const char *res = cf_err_name(rv);
+    return strncmp(res, "CF_E_", 5) == 0 ? res + 5 : res;
+}
+
 static void append(int64_t time, uint64_t slot, int64_t object, const char *event, const char *detail)
 {
     cf_audit_record r = { .time = time, .token = (int64_t)slot, .object = object, .event = event, .detail = detail };
@@ -59,33 +68,34 @@ static void flush_uses(int64_t now)
     for (size_t i = 0; i < A.nuses; i++) {
         key_uses *u = &A.uses[i];
         char detail[256];
-        snprintf(detail, sizeof detail, "app=%" PRIu64 " result=OK op=%s count=%" PRIu64 "%s%s", u->app,
-                 u->op == HSM_OP_SIGN ? "sign" : u->op == HSM_OP_DECRYPT ? "decrypt" : "other", u->count,
-                 u->label[0] ? " label=" : "", u->label);
+        snprintf(detail, sizeof detail, "app=%" PRIu64 " result=%s op=%s count=%" PRIu64 "%s%s", u->app,
+                 result_name(u->result), u->op == HSM_OP_SIGN ? "sign" : u->op == HSM_OP_DECRYPT ? "decrypt" : "other",
+                 u->count, u->label[0] ? " label=" : "", u->label);
         append(now, u->slot, u->object, hsm_audit_type_name(HSM_AUDIT_KEY_USE), detail);
     }
     A.nuses = 0;
     A.last_flush = now;
 }
 
-/* Counts a successful key use; true when counted (else the caller writes it as a record). */
+/* Counts a key use, successful or not; true when counted (else the caller writes it as a record). */
 static bool count_use(const hsm_audit_event *e)
 {
-    if (e->type != HSM_AUDIT_KEY_USE || e->result != CF_OK)
+    if (e->type != HSM_AUDIT_KEY_USE)
         return false;
     pthread_mutex_lock(&A.mu);
     size_t i;
     for (i = 0; i < A.nuses; i++) {
         key_uses *u = &A.uses[i];
         if (u->slot == e->slot && u->object == e->object && u->op == (int)e->op && u->app == e->app &&
-            memcmp(u->label, e->label, sizeof u->label) == 0)
+            u->result == e->result && memcmp(u->label, e->label, sizeof u->label) == 0)
             break;
     }
     if (i == A.nuses) {
         if (A.nuses == USES_MAX)
             flush_uses(e->time);
         i = A.nuses++;
-        A.uses[i] = (key_uses){ .slot = e->slot, .app = e->app, .object = e->object, .op = (int)e->op };
+        A.uses[i] = (key_uses){ .slot = e->slot, .app = e->app, .object = e->object, .op = (int)e->op,
+                                .result = e->result };
         memcpy(A.uses[i].label, e->label, sizeof A.uses[i].label);
     }
     A.uses[i].count++;
@@ -113,10 +123,7 @@ static void on_event(void *ctx, const hsm_audit_event *e)
     if (count_use(e))
         return;
     char detail[256];
-    const char *res = cf_err_name(e->result);
-    if (strncmp(res, "CF_E_", 5) == 0)
-        res += 5;
-    int n = snprintf(detail, sizeof detail, "app=%" PRIu64 " result=%s", e->app, res);
+    int n = snprintf(detail, sizeof detail, "app=%" PRIu64 " result=%s", e->app, result_name(e->result));
     if (e->user != CK_UNAVAILABLE_INFORMATION && n > 0 && (size_t)n < sizeof detail)
         n += snprintf(detail + n, sizeof detail - (size_t)n, " user=%s", user_name(e->user));
     if (e->type == HSM_AUDIT_KEY_USE && n > 0 && (size_t)n < sizeof detail)

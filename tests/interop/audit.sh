@@ -52,6 +52,10 @@ head -c 32 /dev/urandom >"$tmp/digest"
 for i in 1 2; do
   run_ok "ECDSA sign $i" p11t --sign --id 02 --mechanism ECDSA -i "$tmp/digest" -o "$tmp/sig"
 done
+# refused uses of the key are counted too, per result and client, as successful ones are
+for i in 1 2; do
+  run_fails "RSA-PKCS with the EC key $i" p11t --sign --id 02 --mechanism RSA-PKCS -i "$tmp/digest" -o "$tmp/sig"
+done
 
 # Key uses are counted in memory and written per key 5 s after the last write (by the next use or
 # by cofferd's once-a-second tick) and at shutdown: with no further use, the two signatures are in
@@ -59,7 +63,7 @@ done
 # cofferd changes nothing (it must not take cofferd's WAL away, see store_test).
 uses_logged() {
   "$CLI" audit show --event key_use --key auditkey --json --store "$STORE" 2>/dev/null \
-    | python3 -c 'import json,re,sys; print(sum(int(re.search(r"count=(\d+)", r["detail"]).group(1)) for r in json.load(sys.stdin)))' 2>/dev/null
+    | python3 -c 'import json,re,sys; print(sum(int(re.search(r"count=(\d+)", r["detail"]).group(1)) for r in json.load(sys.stdin) if "result=OK" in r["detail"]))' 2>/dev/null
 }
 logged=
 for _ in $(seq 1 40); do
@@ -98,6 +102,10 @@ checks = {
     "successful logins": n("login", "OK") >= 3,
     "keygen of auditkey": n("keygen", "OK", "auditkey") == 1,
     "two key uses of auditkey": n("key_use", "OK", "auditkey") == 2,
+    # each pkcs11-tool run is its own client: one counted record per run
+    "two refused uses of auditkey, counted": [re.sub(r"app=\d+ ", "", r["detail"]) for r in recs
+                                              if r["event"] == "key_use" and "result=OK" not in r["detail"]]
+                                             == ["result=KEY_TYPE_INCONSISTENT op=sign count=1 label=auditkey"] * 2,
     "seq 1..N": [r["seq"] for r in recs] == list(range(1, len(recs) + 1)),
 }
 bad = [k for k, v in checks.items() if not v]
@@ -106,9 +114,9 @@ if bad:
 print("[audit]   ok: %d records with the expected events" % len(recs))
 EOF
 run_ok "audit show --key auditkey --event key_use" audit show --key auditkey --event key_use --json
-[ "$(python3 -c 'import json,re,sys; print(sum(int(re.search(r"count=(\d+)", r["detail"]).group(1)) for r in json.load(sys.stdin)))' <<<"$out")" = 2 ] \
-  || { echo "$out"; fail "the key filter did not give the 2 key uses"; }
-ok "the filters select the 2 key uses"
+[ "$(python3 -c 'import json,re,sys; print(sum(int(re.search(r"count=(\d+)", r["detail"]).group(1)) for r in json.load(sys.stdin)))' <<<"$out")" = 4 ] \
+  || { echo "$out"; fail "the key filter did not give the 4 key uses (2 refused)"; }
+ok "the filters select the 4 key uses (2 refused)"
 run_ok "audit show (text)" audit show --event keygen
 contains "text output names the key" "auditkey" "$out"
 
