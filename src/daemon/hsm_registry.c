@@ -208,7 +208,10 @@ cf_err hsrv_app_open_session(hsrv_app *a, CK_SLOT_ID slot, CK_FLAGS flags, CK_SE
     cf_err rv = hsm_open_session_app(a->id, slot, flags, &h), tracked = CF_OK;
     pthread_mutex_lock(&a->mu);
     a->opening--;
-    if (rv == CF_OK)
+    /* a CLOSE_ALL_SESSIONS of another connection (which holds a->mu across its engine call) may
+     * have closed h since: then it is not counted, or it would hold a place until the end */
+    CK_SESSION_INFO si;
+    if (rv == CF_OK && hsm_get_session_info(h, &si) == CF_OK)
         tracked = track_locked(a, h, slot);
     pthread_mutex_unlock(&a->mu);
     if (tracked != CF_OK) {
@@ -235,10 +238,10 @@ cf_err hsrv_app_close_session(hsrv_app *a, CK_SESSION_HANDLE h)
 
 /* The mutex is held across the engine call so that the drop matches what the engine closed: a
  * session another connection of the application opens meanwhile is recorded only after the drop,
- * so a live session is never dropped (it would become unusable). At worst a handle the engine has
- * just closed is recorded, which is harmless: the engine never reuses handles and answers it with
- * SESSION_HANDLE_INVALID. CLOSE_ALL_SESSIONS is rare, and only this application's connections
- * wait. */
+ * so a live session is never dropped (it would become unusable). A handle the engine has just
+ * closed is not recorded either: the engine never reuses handles and answers it with
+ * SESSION_HANDLE_INVALID (and hsrv_app_open_session does not record it). CLOSE_ALL_SESSIONS is
+ * rare, and only this application's connections wait. */
 cf_err hsrv_app_close_all_sessions(hsrv_app *a, CK_SLOT_ID slot)
 {
     pthread_mutex_lock(&a->mu);
