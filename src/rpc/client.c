@@ -267,21 +267,28 @@ cf_err rpc_client_close_session(CK_SESSION_HANDLE s)
     return call_status(&c);
 }
 
-static bool on_slot(CK_SESSION_HANDLE s, void *slot)
+typedef struct {
+    CK_SLOT_ID slot;
+    uint64_t mark;   /* sessions opened later (another thread) are not the closed ones */
+} closed_slot;
+
+static bool on_slot(CK_SESSION_HANDLE s, void *arg)
 {
-    return rpc_slots_maybe_on(s, *(const CK_SLOT_ID *)slot);
+    const closed_slot *c = arg;
+    return rpc_slots_maybe_on(s, c->slot, c->mark);
 }
 
 /* The pending inits and local finds of the slot's sessions go once the server closed them: those
  * of other slots' sessions, or of a call that failed, are the only copy of what they hold. */
 cf_err rpc_client_close_all_sessions(CK_SLOT_ID slot)
 {
+    closed_slot cs = { slot, rpc_slots_mark() };
     CALL(CLOSE_ALL_SESSIONS);
     c.arg[0] = u(slot);
     CF_TRY(call_status(&c));
-    rpc_lease_forget_if(on_slot, &slot);
-    rpc_found_forget_if(on_slot, &slot);
-    rpc_slots_remove_slot(slot);
+    rpc_lease_forget_if(on_slot, &cs);
+    rpc_found_forget_if(on_slot, &cs);
+    rpc_slots_remove_slot(slot, cs.mark);
     return CF_OK;
 }
 
@@ -310,7 +317,7 @@ cf_err rpc_client_login(CK_SESSION_HANDLE s, CK_USER_TYPE user, const uint8_t *p
 cf_err rpc_client_logout(CK_SESSION_HANDLE s)
 {
     /* inits taken before the logout happened before it: they reach the server first */
-    rpc_lease_drop_deadlines();
+    rpc_lease_logout_begin();
     rpc_lease_init li;
     while (rpc_lease_pop_any(&li)) {
         (void)send_rearm(&li);   /* a failure shows at the session's next call */
@@ -319,9 +326,9 @@ cf_err rpc_client_logout(CK_SESSION_HANDLE s)
     CALL(LOGOUT);
     c.arg[0] = u(s);
     cf_err rv = call_status(&c);
-    /* again once done: a C_Sign another thread sent meanwhile may have run before the LOGOUT on
-     * the server, and its lease is the logged-in application's */
-    rpc_lease_drop_deadlines();
+    /* a C_Sign another thread sent meanwhile may have run before the LOGOUT on the server, and its
+     * lease is the logged-in application's: none is installed until the logout is done */
+    rpc_lease_logout_end();
     return rv;
 }
 

@@ -47,6 +47,7 @@ static lease g_tab[SLOTS];
  * on the wire in another thread while C_Logout ran) may come from before the logout and is not
  * installed. Written under g_mu, read without it before a request is sent. */
 static _Atomic uint64_t g_epoch;
+static atomic_int g_logouts;   /* C_Logouts under way (rpc_lease_logout_begin .. end) */
 
 int64_t rpc_lease_now(void)
 {
@@ -57,7 +58,7 @@ int64_t rpc_lease_now(void)
 
 rpc_lease_stamp rpc_lease_stamp_now(void)
 {
-    rpc_lease_stamp t = { atomic_load(&g_epoch), rpc_lease_now() };
+    rpc_lease_stamp t = { atomic_load(&g_epoch), rpc_lease_now(), atomic_load(&g_logouts) > 0 };
     return t;
 }
 
@@ -201,7 +202,8 @@ void rpc_lease_granted(CK_SESSION_HANDLE s, hsm_op_kind kind, rpc_lease_stamp se
     lease *e = find(s, kind);
     if (e && !e->pending) {
         int64_t d = ms > 0 && ms <= 60000 ? sent.ns + (int64_t)ms * 1000000LL - MARGIN_NS : 0;
-        e->deadline = d > sent.ns && sent.epoch == atomic_load(&g_epoch) ? d : 0;
+        bool current = sent.epoch == atomic_load(&g_epoch) && !sent.in_logout && atomic_load(&g_logouts) == 0;
+        e->deadline = d > sent.ns && current ? d : 0;
     }
     pthread_mutex_unlock(&g_mu);
 }
@@ -246,6 +248,18 @@ void rpc_lease_drop_deadlines(void)
     pthread_mutex_unlock(&g_mu);
 }
 
+void rpc_lease_logout_begin(void)
+{
+    atomic_fetch_add(&g_logouts, 1);
+    rpc_lease_drop_deadlines();
+}
+
+void rpc_lease_logout_end(void)
+{
+    rpc_lease_drop_deadlines();
+    atomic_fetch_sub(&g_logouts, 1);
+}
+
 void rpc_lease_after_fork(void)
 {
     static const pthread_mutex_t fresh = PTHREAD_MUTEX_INITIALIZER;
@@ -253,4 +267,5 @@ void rpc_lease_after_fork(void)
     memcpy(&g_mu, &fresh, sizeof g_mu);   /* a thread of the parent may have held it */
     memcpy(&g_flushed, &fresh_cv, sizeof g_flushed);
     memset(g_tab, 0, sizeof g_tab);
+    atomic_store(&g_logouts, 0);   /* the parent's logouts are not the child's */
 }

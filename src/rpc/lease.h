@@ -25,6 +25,7 @@ int64_t rpc_lease_now(void);
 typedef struct {
     uint64_t epoch;   /* rpc_lease_drop_deadlines calls so far */
     int64_t ns;       /* rpc_lease_now() */
+    bool in_logout;   /* a C_Logout was under way (rpc_lease_logout_begin .. end) */
 } rpc_lease_stamp;
 rpc_lease_stamp rpc_lease_stamp_now(void);
 /* Each function works on the entry of session s for operation kind (HSM_OP_SIGN, HSM_OP_VERIFY):
@@ -56,5 +57,9 @@ void rpc_lease_forget_all(void);
 /* No new inits under the leases held, nor under those granted to requests already sent (C_Logout,
  * a lost connection); pending ones stay to be sent. */
 void rpc_lease_drop_deadlines(void);
+/* C_Logout's bracket: both drop the deadlines, and no lease is installed for a request sent, or
+ * answered, between them (the server may have run it before or after the LOGOUT). */
+void rpc_lease_logout_begin(void);
+void rpc_lease_logout_end(void);
 /* In a fork child: an empty table, its lock new. */
 void rpc_lease_after_fork(void);

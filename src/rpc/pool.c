@@ -714,6 +714,26 @@ static bool pool_shrink(void)
     return others;
 }
 
+/* Under g_mu: waits for a connection to come back, or, under a soft cap, at most until it ends
+ * (the busy connections may all be in long calls, and the server may take a new one by then). */
+static void wait_for_room_locked(void)
+{
+    int64_t left = g_soft_cap ? g_soft_until_ms - mono_ms() : 0;
+    if (left <= 0) {
+        pthread_cond_wait(&g_cv, &g_mu);
+        return;
+    }
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);   /* the condition variable's clock */
+    until.tv_sec += left / 1000;
+    until.tv_nsec += (left % 1000) * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    (void)pthread_cond_timedwait(&g_cv, &g_mu, &until);
+}
+
 /* Under g_mu: an idle connection (*c), or a reserved slot for a new one (*c a fresh, unconnected
  * connection in the pool's accounts, *t what to join with). Waits while the pool is at its cap.
  * DEVICE_REMOVED: the connections were lost and this call may not reconnect. */
@@ -729,7 +749,7 @@ static cf_err checkout_locked(bool may_reconnect, rpc_conn **c, join_ticket *t)
         }
         if (g_n_open < cap_locked())
             break;
-        pthread_cond_wait(&g_cv, &g_mu);
+        wait_for_room_locked();
     }
     rpc_conn *n = malloc(sizeof *n);
     if (!n)

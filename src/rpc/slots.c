@@ -10,11 +10,13 @@
 typedef struct {
     CK_SESSION_HANDLE s;   /* 0: free (the engine never hands out 0) */
     CK_SLOT_ID slot;
+    uint64_t seq;          /* the addition's number (rpc_slots_mark) */
 } entry;
 
 static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
 static entry *g_tab;
 static size_t g_cap, g_n;   /* g_cap: 0 or a power of two */
+static uint64_t g_seq;      /* numbers the additions */
 
 static size_t home(CK_SESSION_HANDLE s)
 {
@@ -82,10 +84,11 @@ void rpc_slots_add(CK_SESSION_HANDLE s, CK_SLOT_ID slot)
 {
     pthread_mutex_lock(&g_mu);
     size_t i = index_of(s);
-    if (i < g_cap)
+    if (i < g_cap) {
         g_tab[i].slot = slot;
-    else if (s != 0 && room()) {
-        place((entry){ s, slot });
+        g_tab[i].seq = g_seq++;
+    } else if (s != 0 && room()) {
+        place((entry){ s, slot, g_seq++ });
         g_n++;
     }
     pthread_mutex_unlock(&g_mu);
@@ -100,20 +103,28 @@ void rpc_slots_remove(CK_SESSION_HANDLE s)
     pthread_mutex_unlock(&g_mu);
 }
 
-bool rpc_slots_maybe_on(CK_SESSION_HANDLE s, CK_SLOT_ID slot)
+uint64_t rpc_slots_mark(void)
+{
+    pthread_mutex_lock(&g_mu);
+    uint64_t m = g_seq;
+    pthread_mutex_unlock(&g_mu);
+    return m;
+}
+
+bool rpc_slots_maybe_on(CK_SESSION_HANDLE s, CK_SLOT_ID slot, uint64_t mark)
 {
     pthread_mutex_lock(&g_mu);
     size_t i = index_of(s);
-    bool on = i == g_cap || g_tab[i].slot == slot;
+    bool on = i == g_cap || (g_tab[i].slot == slot && g_tab[i].seq < mark);
     pthread_mutex_unlock(&g_mu);
     return on;
 }
 
-void rpc_slots_remove_slot(CK_SLOT_ID slot)
+void rpc_slots_remove_slot(CK_SLOT_ID slot, uint64_t mark)
 {
     pthread_mutex_lock(&g_mu);
     for (size_t i = 0; i < g_cap;) {
-        if (g_tab[i].s != 0 && g_tab[i].slot == slot)
+        if (g_tab[i].s != 0 && g_tab[i].slot == slot && g_tab[i].seq < mark)
             remove_at(i);   /* another entry may have moved into i: look at it again */
         else
             i++;

@@ -16,6 +16,7 @@
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -559,6 +560,32 @@ static void close_all_sessions_of_one_slot(void **state)
     fk.answer = NULL;
 }
 
+/* A session opened by another thread while C_CloseAllSessions of its slot is on the wire is not
+ * taken for one it closed: its pending init stays. */
+static CK_SESSION_HANDLE g_opened_meanwhile;
+static cf_err across(void *(*fn)(void *), uint32_t held_fn, CK_SESSION_HANDLE s, void (*now)(CK_SESSION_HANDLE));
+
+static void *close_all_thread(void *arg)
+{
+    *(cf_err *)((void **)arg)[1] = rpc_client_close_all_sessions(*(CK_SESSION_HANDLE *)((void **)arg)[0]);
+    return NULL;
+}
+
+static void open_with_pending_init(CK_SESSION_HANDLE slot)
+{
+    g_opened_meanwhile = open_on(slot);
+    pending_init(g_opened_meanwhile);
+}
+
+static void close_all_spares_later_sessions(void **state)
+{
+    (void)state;
+    CK_SESSION_HANDLE slot = 1;
+    assert_int_equal(across(close_all_thread, RPC_FN_CLOSE_ALL_SESSIONS, slot, open_with_pending_init), CF_OK);
+    assert_int_equal(sign(g_opened_meanwhile), CF_OK);
+    assert_int_equal(last_fn(), RPC_FN_OP_REARM_ONESHOT);   /* its pending init went with it */
+}
+
 /* ---- a lease granted across C_Logout --------------------------------------------------------- */
 static void *sign_thread(void *arg)
 {
@@ -591,6 +618,14 @@ static cf_err across(void *(*fn)(void *), uint32_t held_fn, CK_SESSION_HANDLE s,
 static void logout_now(CK_SESSION_HANDLE s) { assert_int_equal(rpc_client_logout(s), CF_OK); }
 static void sign_now(CK_SESSION_HANDLE s) { assert_int_equal(sign(s), CF_OK); }
 
+static void sign_then_init_is_asked(CK_SESSION_HANDLE s)
+{
+    assert_int_equal(sign(s), CF_OK);
+    size_t before = count_of(RPC_FN_OP_INIT);
+    assert_int_equal(rpc_client_op_init(s, HSM_OP_SIGN, &ecdsa, KEY), CF_OK);
+    assert_int_equal(count_of(RPC_FN_OP_INIT), before + 1);
+}
+
 /* C_SignInit after the logout: a round trip (the server says whether it may be done). */
 static void init_is_asked(CK_SESSION_HANDLE s)
 {
@@ -612,6 +647,12 @@ static void lease_across_logout(void **state)
     assert_int_equal(rpc_client_op_init(s, HSM_OP_SIGN, &ecdsa, KEY), CF_OK);   /* under the lease: local */
     assert_int_equal(across(logout_thread, RPC_FN_LOGOUT, s, sign_now), CF_OK);
     init_is_asked(s);
+    /* a C_Sign answered while the LOGOUT is on the wire, then a C_SignInit, still before the
+     * logout ends: the init is asked (a lease taken then would outlive the logout as a pending
+     * init, and the next C_Sign would fail after a C_SignInit that said OK) */
+    assert_int_equal(rpc_client_op_init(s, HSM_OP_SIGN, &ecdsa, KEY), CF_OK);   /* under the lease: local */
+    assert_int_equal(across(logout_thread, RPC_FN_LOGOUT, s, sign_then_init_is_asked), CF_OK);
+    assert_int_equal(sign(s), CF_OK);
 }
 
 /* C_Logout in one thread sends another session's pending init (OP_REARM) first; that session's
@@ -681,6 +722,48 @@ static void refused_connection_waits_for_the_pool(void **state)
     assert_int_equal(brv, CF_OK);
     assert_int_equal(wrv, CF_OK);   /* on the first connection, once it came free */
     assert_int_equal(count_of(RPC_FN_OP_INIT), 1);
+}
+
+/* The refusal ends while the one connection is still busy (a long call): the waiting call opens a
+ * connection once the pool's soft cap is over, not only when the busy one comes back. */
+static atomic_bool g_waiter_done;
+
+static void *init_then_flag(void *arg)
+{
+    init_thread(arg);
+    atomic_store(&g_waiter_done, true);
+    return NULL;
+}
+
+static void soft_cap_ends_without_a_free_connection(void **state)
+{
+    (void)state;
+    CK_SESSION_HANDLE s = open_on(1);
+    pthread_mutex_lock(&fk.mu);
+    fk.max_conns = 1;
+    pthread_mutex_unlock(&fk.mu);
+    cf_err brv = CF_E_INTERNAL, wrv = CF_E_INTERNAL;
+    void *bargs[2] = { &s, &brv }, *wargs[2] = { &s, &wrv };
+    pthread_t busy, waiter;
+    atomic_store(&g_waiter_done, false);
+    hold(RPC_FN_GET_SESSION_INFO);
+    assert_int_equal(pthread_create(&busy, NULL, info_thread, bargs), 0);
+    wait_held();
+    assert_int_equal(pthread_create(&waiter, NULL, init_then_flag, wargs), 0);
+    struct timespec pause = { 0, 200 * 1000000L };
+    nanosleep(&pause, NULL);   /* refused by now */
+    pthread_mutex_lock(&fk.mu);
+    fk.max_conns = 0;          /* the server takes connections again */
+    pthread_mutex_unlock(&fk.mu);
+    for (int i = 0; i < 50 && !atomic_load(&g_waiter_done); i++)   /* the soft cap is 1 s */
+        nanosleep(&pause, NULL);
+    bool done_while_busy = atomic_load(&g_waiter_done);
+    release();
+    pthread_join(busy, NULL);
+    pthread_join(waiter, NULL);
+    assert_true(done_while_busy);
+    assert_int_equal(wrv, CF_OK);
+    assert_int_equal(brv, CF_OK);
 }
 
 /* ---- a lost connection, the application alive or gone ---------------------------------------- */
@@ -818,9 +901,11 @@ int main(void)
         cmocka_unit_test_setup_teardown(replies_without_bytes, setup, teardown),
         cmocka_unit_test_setup_teardown(error_frame_with_success, setup, teardown),
         cmocka_unit_test_setup_teardown(close_all_sessions_of_one_slot, setup, teardown),
+        cmocka_unit_test_setup_teardown(close_all_spares_later_sessions, setup, teardown),
         cmocka_unit_test_setup_teardown(lease_across_logout, setup, teardown),
         cmocka_unit_test_setup_teardown(logout_flush_comes_first, setup, teardown),
         cmocka_unit_test_setup_teardown(refused_connection_waits_for_the_pool, setup, teardown),
+        cmocka_unit_test_setup_teardown(soft_cap_ends_without_a_free_connection, setup, teardown),
         cmocka_unit_test_setup_teardown(lost_connection_keeps_application_state, setup, teardown),
         cmocka_unit_test_setup_teardown(connect_honours_timeout, setup, teardown),
     };
