@@ -40,6 +40,7 @@ static const key_def keys[] = {
     { "hsm", "max_connections", K_U32, OFF(hsm_max_connections), 1, 65536 },
     { "hsm", "max_handshakes", K_U32, OFF(hsm_max_handshakes), 1, 65536 },
     { "hsm", "max_sessions", K_U32, OFF(hsm_max_sessions), 1, 262144 },   /* the engine's HSM_SESSIONS_MAX */
+    { "hsm", "max_session_objects", K_U32, OFF(hsm_max_session_objects), 1, 16777216 },
     { "hsm", "workers", K_U32, OFF(hsm_workers), 0, 256 },
     { "hsm", "lease_ms", K_U32, OFF(hsm_lease_ms), 0, 10000 },
     { "hsm", "cert", K_PATH, OFF(hsm_cert), 0, 0 },
@@ -170,6 +171,7 @@ void cf_config_defaults(cf_config *c)
     c->hsm_max_connections = 1024;
     c->hsm_max_handshakes = 64;
     c->hsm_max_sessions = 1024;
+    c->hsm_max_session_objects = 65536;
 }
 
 typedef struct {

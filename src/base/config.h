@@ -68,6 +68,7 @@ typedef struct {
     uint32_t hsm_max_connections; /* [hsm] max_connections (default 1024): more are refused with an ERROR frame */
     uint32_t hsm_max_handshakes;  /* [hsm] max_handshakes (default 64): TLS connections before their handshake */
     uint32_t hsm_max_sessions;    /* [hsm] max_sessions: open sessions per application (default 1024); more get SESSION_COUNT */
+    uint32_t hsm_max_session_objects; /* [hsm] max_session_objects: per application (default 65536); more get HOST_MEMORY */
     uint32_t hsm_workers;         /* [hsm] workers: threads that run requests (0 = one per core, the default) */
     uint32_t hsm_lease_ms;        /* [hsm] lease_ms: signing leases, docs/protocol.md "Leases" (0 = none; default 250) */
     /* [hsm] cert, key, client_ca: required with tls: (the server's certificate and key, and the

@@ -835,6 +835,7 @@ static cofferd_hsm *hsm_new(const cf_config *cfg)
     hsrv_set_lease_ms(cfg->hsm_lease_ms);
     h->n_workers = worker_count(cfg);
     hsrv_registry_init(&h->reg, cfg->hsm_max_sessions);
+    hsm_set_session_object_limit(cfg->hsm_max_session_objects);
     pthread_mutex_init(&h->mu, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);

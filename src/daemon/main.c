@@ -148,9 +148,10 @@ int main(int argc, char **argv)
                         cfg.hsm_socket_group[0] ? cfg.hsm_socket_group : "the daemon's");
         }
         cf_info("hsm: %u worker thread(s), max_connections %u, max_handshakes %u, max_sessions %u, "
-                "idle_timeout %u s, lease_ms %u",
+                "max_session_objects %u, idle_timeout %u s, lease_ms %u",
                 cofferd_hsm_workers(hsm), (unsigned)cfg.hsm_max_connections, (unsigned)cfg.hsm_max_handshakes,
-                (unsigned)cfg.hsm_max_sessions, (unsigned)cfg.hsm_idle_timeout, (unsigned)cfg.hsm_lease_ms);
+                (unsigned)cfg.hsm_max_sessions, (unsigned)cfg.hsm_max_session_objects,
+                (unsigned)cfg.hsm_idle_timeout, (unsigned)cfg.hsm_lease_ms);
     }
     if (cfg.n_tpm == 0)
         goto wait;

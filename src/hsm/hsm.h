@@ -64,6 +64,10 @@ cf_err hsm_pin_tries_left(CK_SLOT_ID slot, CK_USER_TYPE user, CK_ULONG *left);
  * on the scans of the session map; cofferd also bounds each application, [hsm] max_sessions). */
 #define HSM_SESSIONS_MAX 262144
 cf_err hsm_open_session(CK_SLOT_ID slot, CK_FLAGS flags, CK_SESSION_HANDLE *out);
+/* cofferd: at most n session objects per application (0, the default: no limit); past it the
+ * call that would make one fails with NOMEM (CKR_HOST_MEMORY). The in-process application 0 is never
+ * limited. Session objects need no login: without a bound one client could fill the memory. */
+void hsm_set_session_object_limit(size_t n);
 cf_err hsm_open_session_app(uint64_t app, CK_SLOT_ID slot, CK_FLAGS flags, CK_SESSION_HANDLE *out);
 cf_err hsm_close_session(CK_SESSION_HANDLE s);
 /* Closes the application's sessions of the slot (others' stay open). */

@@ -112,6 +112,7 @@ typedef struct {
     hsm_map objects;               /* handle -> hsm_object* */
     uint64_t next_session, next_object;
     size_t session_objects;        /* how many objects are session objects (find skips the scan at 0) */
+    hsm_map app_objects;           /* application id -> its session objects (a count, as a pointer) */
 } hsm_state;
 
 extern hsm_state g;

@@ -22,12 +22,38 @@ hsm_object *hsm_object_new(uint64_t slot)
 
 static hsm_attrs *sealed_copy(hsm_object *o);
 
+static _Atomic size_t g_app_object_limit;   /* hsm_set_session_object_limit; 0: none */
+
+void hsm_set_session_object_limit(size_t n)
+{
+    atomic_store(&g_app_object_limit, n);
+}
+
+/* g.lock held for writing: application app's count of session objects, moved by delta (+1 or
+ * -1). +1 fails past the limit or for want of memory (NOMEM), changing nothing. */
+static cf_err count_app_object(uint64_t app, int delta)
+{
+    if (app == 0)
+        return CF_OK;
+    size_t n = (size_t)(uintptr_t)hsm_map_get(&g.app_objects, app);
+    if (delta > 0) {
+        size_t limit = atomic_load(&g_app_object_limit);
+        CF_ENSURE(limit == 0 || n < limit, CF_E_NOMEM);
+        return hsm_map_put(&g.app_objects, app, (void *)(uintptr_t)(n + 1));
+    }
+    (void)hsm_map_del(&g.app_objects, app);
+    if (n > 1)   /* back where it was: the map held it, so this put does not grow it */
+        (void)hsm_map_put(&g.app_objects, app, (void *)(uintptr_t)(n - 1));
+    return CF_OK;
+}
+
 void hsm_object_free(hsm_object *o)
 {
     if (!o)
         return;
     if (o->owner) {
         g.session_objects--;
+        (void)count_app_object(o->app, -1);
         hsm_session *s = hsm_map_get(&g.sessions, o->owner);   /* NULL once the session closed */
         if (s)
             s->nobjects--;
@@ -261,8 +287,12 @@ cf_err hsm_object_add(hsm_session *s, hsm_object *o, CK_OBJECT_HANDLE *out)
             goto out;
         }
     }
+    if (!o->is_token)
+        CF_GUARD(count_app_object(s->app, +1));
     o->handle = g.next_object++;
     rv = hsm_map_put(&g.objects, o->handle, o);
+    if (rv != CF_OK && !o->is_token)
+        (void)count_app_object(s->app, -1);
     if (rv == CF_OK && !o->is_token) {
         o->owner = s->handle;
         o->app = s->app;

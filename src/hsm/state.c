@@ -285,6 +285,7 @@ cf_err hsm_finalize(void)
         if (g.objects.keys[i])
             hsm_object_free(g.objects.vals[i]);
     hsm_map_free(&g.objects);
+    hsm_map_free(&g.app_objects);
     for (size_t i = 0; i < g.ntokens; i++)
         token_free(g.tokens[i]);
     free(g.tokens);

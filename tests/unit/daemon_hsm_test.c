@@ -1514,13 +1514,14 @@ static void hsm_config_keys(void **state)
     assert_int_equal(c.hsm_max_connections, 1024);
     assert_int_equal(c.hsm_max_handshakes, 64);
     assert_int_equal(c.hsm_max_sessions, 1024);
+    assert_int_equal(c.hsm_max_session_objects, 65536);
     assert_int_equal(c.hsm_workers, 0);
     /* listen is repeatable (a Unix socket and TLS together); the service knobs */
     cf_config_defaults(&c);
     assert_int_equal(cf_config_load_string(&c,
         "[hsm]\nlisten = unix:/run/coffer/hsm.sock\nlisten = tls:*:7000\ncert = s.pem\nkey = s.key\n"
         "client_ca = ca.pem\nsocket_group = coffer\nidle_timeout = 30\nmax_connections = 500\nmax_handshakes = 16\n"
-        "workers = 4\nmax_sessions = 5000\n",
+        "workers = 4\nmax_sessions = 5000\nmax_session_objects = 100\n",
         "/etc/coffer/coffer.conf", err, sizeof err), CF_OK);
     assert_int_equal(c.n_hsm_listen, 2);
     assert_int_equal(c.hsm_listen[0].kind, CF_LISTEN_UNIX);
@@ -1532,6 +1533,7 @@ static void hsm_config_keys(void **state)
     assert_int_equal(c.hsm_max_handshakes, 16);
     assert_int_equal(c.hsm_workers, 4);
     assert_int_equal(c.hsm_max_sessions, 5000);
+    assert_int_equal(c.hsm_max_session_objects, 100);
     /* TLS: tls:HOST:PORT with cert, key, client_ca (paths relative to the file's folder) */
     cf_config_defaults(&c);
     assert_int_equal(cf_config_load_string(&c,

@@ -898,6 +898,47 @@ static void engine_session_limit(void **state)
     hsm_app_end(2);
 }
 
+/* cofferd's [hsm] max_session_objects: an application's session objects, all its sessions
+ * together, past the limit NOMEM (CKR_HOST_MEMORY); destroying one or closing a session makes room; other
+ * applications and the in-process one are not affected. */
+static void session_objects_are_limited_per_application(void **state)
+{
+    (void)state;
+    CK_SLOT_ID slot = make_token("objlim");
+    CK_SESSION_HANDLE a1, a1b, a2, a0;
+    assert_int_equal(hsm_open_session_app(1, slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, &a1), CF_OK);
+    assert_int_equal(hsm_open_session_app(1, slot, CKF_SERIAL_SESSION, &a1b), CF_OK);
+    assert_int_equal(hsm_open_session_app(2, slot, CKF_SERIAL_SESSION, &a2), CF_OK);
+    assert_int_equal(hsm_open_session(slot, CKF_SERIAL_SESSION, &a0), CF_OK);
+    hsm_set_session_object_limit(3);
+    CK_OBJECT_CLASS dc = CKO_DATA;
+    CK_BBOOL no = CK_FALSE;
+    CK_ATTRIBUTE dt[] = { { CKA_CLASS, &dc, sizeof dc }, { CKA_TOKEN, &no, 1 }, { CKA_VALUE, "v", 1 } };
+    CK_OBJECT_HANDLE h[4];
+    assert_int_equal(hsm_create_object(a1, dt, 3, &h[0]), CF_OK);
+    assert_int_equal(hsm_create_object(a1b, dt, 3, &h[1]), CF_OK);
+    assert_int_equal(hsm_create_object(a1, dt, 3, &h[2]), CF_OK);
+    assert_int_equal(hsm_create_object(a1b, dt, 3, &h[3]), CF_E_NOMEM);
+    assert_int_equal(hsm_copy_object(a1, h[0], NULL, 0, &h[3]), CF_E_NOMEM);
+    for (int i = 0; i < 3; i++)   /* another application, and the in-process one */
+        assert_int_equal(hsm_create_object(a2, dt, 3, &h[3]), CF_OK);
+    for (int i = 0; i < 5; i++)
+        assert_int_equal(hsm_create_object(a0, dt, 3, &h[3]), CF_OK);
+    assert_int_equal(hsm_destroy_object(a1, h[2]), CF_OK);
+    assert_int_equal(hsm_create_object(a1, dt, 3, &h[2]), CF_OK);
+    assert_int_equal(hsm_close_session(a1b), CF_OK);   /* its object goes with it */
+    assert_int_equal(hsm_create_object(a1, dt, 3, &h[3]), CF_OK);
+    assert_int_equal(hsm_create_object(a1, dt, 3, &h[3]), CF_E_NOMEM);
+    hsm_app_end(1);   /* and an application's end frees its count */
+    assert_int_equal(hsm_open_session_app(1, slot, CKF_SERIAL_SESSION, &a1), CF_OK);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(hsm_create_object(a1, dt, 3, &h[3]), CF_OK);
+    hsm_set_session_object_limit(0);
+    hsm_app_end(1);
+    hsm_app_end(2);
+    assert_int_equal(hsm_close_session(a0), CF_OK);
+}
+
 static void config_errors_name_the_line(void **state)
 {
     (void)state;
@@ -988,6 +1029,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(other_process_objects, setup, teardown),
         cmocka_unit_test_setup_teardown(applications_have_their_own_login, setup, teardown),
         cmocka_unit_test_setup_teardown(session_objects_are_their_applications, setup, teardown),
+        cmocka_unit_test_setup_teardown(session_objects_are_limited_per_application, setup, teardown),
         cmocka_unit_test_setup_teardown(closing_many_sessions, setup, teardown),
         cmocka_unit_test_setup_teardown(engine_session_limit, setup, teardown),
         cmocka_unit_test_setup_teardown(config_errors_name_the_line, setup, teardown),
