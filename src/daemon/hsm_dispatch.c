@@ -61,10 +61,16 @@ static cf_err h_get_slot_info(hsrv_app *c, rpc_value *a, rpc_value *o, rpc_arena
     return hsm_get_slot_info(a[0].ul, &o[0].slot_info);
 }
 
+/* The session limits a client meets are its application's ([hsm] max_sessions), not the
+ * engine's: an application that sizes a session pool by ulMaxSessionCount is told the truth. */
 static cf_err h_get_token_info(hsrv_app *c, rpc_value *a, rpc_value *o, rpc_arena *ar)
 {
-    (void)c, (void)ar;
-    return hsm_get_token_info(a[0].ul, &o[0].token_info);
+    (void)ar;
+    CK_TOKEN_INFO *ti = &o[0].token_info;
+    CF_TRY(hsm_get_token_info(a[0].ul, ti));
+    ti->ulMaxSessionCount = c->max_sessions;
+    ti->ulMaxRwSessionCount = c->max_sessions;
+    return CF_OK;
 }
 
 static cf_err h_get_mechanism_list(hsrv_app *c, rpc_value *a, rpc_value *o, rpc_arena *ar)

@@ -1026,6 +1026,12 @@ static void max_sessions_per_application(void **state)
     restart();
     int fd = cl_connect();
     hello(fd);
+    rpc_call t = { .fn = RPC_FN_GET_TOKEN_INFO };   /* and tells it in the token's information */
+    rpc_reply tr;
+    t.arg[0].ul = slot;
+    assert_int_equal(call(fd, &t, &tr), CF_OK);
+    assert_int_equal(tr.out[0].token_info.ulMaxSessionCount, 2);
+    assert_int_equal(tr.out[0].token_info.ulMaxRwSessionCount, 2);
     CK_SESSION_HANDLE s1 = open_session(fd, slot), s2 = open_session(fd, slot);
     assert_true(s1 && s2);
     rpc_call c = { .fn = RPC_FN_OPEN_SESSION };
