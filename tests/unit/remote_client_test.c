@@ -700,27 +700,54 @@ static void *info_thread(void *arg)
     return NULL;
 }
 
+static void set_max_conns(int n)
+{
+    pthread_mutex_lock(&fk.mu);
+    fk.max_conns = n;
+    pthread_mutex_unlock(&fk.mu);
+}
+
+/* The pool's one connection busy in a held GET_SESSION_INFO, and a C_SignInit in another thread
+ * (waiter_fn) that needs a second connection, which the fake refuses as cofferd at
+ * max_connections; refused_end lets the busy call go and checks both calls succeeded. */
+typedef struct {
+    CK_SESSION_HANDLE s;
+    cf_err busy_rv, waiter_rv;
+    void *busy_args[2], *waiter_args[2];
+    pthread_t busy, waiter;
+} refused;
+
+static void refused_start(refused *r, void *(*waiter_fn)(void *))
+{
+    r->s = open_on(1);   /* the pool's one connection, idle */
+    set_max_conns(1);
+    r->busy_rv = r->waiter_rv = CF_E_INTERNAL;
+    r->busy_args[0] = r->waiter_args[0] = &r->s;
+    r->busy_args[1] = &r->busy_rv;
+    r->waiter_args[1] = &r->waiter_rv;
+    hold(RPC_FN_GET_SESSION_INFO);
+    assert_int_equal(pthread_create(&r->busy, NULL, info_thread, r->busy_args), 0);
+    wait_held();   /* the connection is busy: the next call opens another, which is refused */
+    assert_int_equal(pthread_create(&r->waiter, NULL, waiter_fn, r->waiter_args), 0);
+    struct timespec pause = { 0, 200 * 1000000L };
+    nanosleep(&pause, NULL);   /* refused by now */
+}
+
+static void refused_end(refused *r)
+{
+    release();
+    pthread_join(r->busy, NULL);
+    pthread_join(r->waiter, NULL);
+    assert_int_equal(r->busy_rv, CF_OK);
+    assert_int_equal(r->waiter_rv, CF_OK);
+}
+
 static void refused_connection_waits_for_the_pool(void **state)
 {
     (void)state;
-    CK_SESSION_HANDLE s = open_on(1);   /* the pool's one connection, idle */
-    pthread_mutex_lock(&fk.mu);
-    fk.max_conns = 1;
-    pthread_mutex_unlock(&fk.mu);
-    cf_err brv = CF_E_INTERNAL, wrv = CF_E_INTERNAL;
-    void *bargs[2] = { &s, &brv }, *wargs[2] = { &s, &wrv };
-    pthread_t busy, waiter;
-    hold(RPC_FN_GET_SESSION_INFO);
-    assert_int_equal(pthread_create(&busy, NULL, info_thread, bargs), 0);
-    wait_held();   /* the connection is busy: the next call opens another, which is refused */
-    assert_int_equal(pthread_create(&waiter, NULL, init_thread, wargs), 0);
-    struct timespec pause = { 0, 200 * 1000000L };
-    nanosleep(&pause, NULL);
-    release();
-    pthread_join(busy, NULL);
-    pthread_join(waiter, NULL);
-    assert_int_equal(brv, CF_OK);
-    assert_int_equal(wrv, CF_OK);   /* on the first connection, once it came free */
+    refused r;
+    refused_start(&r, init_thread);
+    refused_end(&r);   /* the waiter ran on the first connection, once it came free */
     assert_int_equal(count_of(RPC_FN_OP_INIT), 1);
 }
 
@@ -738,32 +765,16 @@ static void *init_then_flag(void *arg)
 static void soft_cap_ends_without_a_free_connection(void **state)
 {
     (void)state;
-    CK_SESSION_HANDLE s = open_on(1);
-    pthread_mutex_lock(&fk.mu);
-    fk.max_conns = 1;
-    pthread_mutex_unlock(&fk.mu);
-    cf_err brv = CF_E_INTERNAL, wrv = CF_E_INTERNAL;
-    void *bargs[2] = { &s, &brv }, *wargs[2] = { &s, &wrv };
-    pthread_t busy, waiter;
     atomic_store(&g_waiter_done, false);
-    hold(RPC_FN_GET_SESSION_INFO);
-    assert_int_equal(pthread_create(&busy, NULL, info_thread, bargs), 0);
-    wait_held();
-    assert_int_equal(pthread_create(&waiter, NULL, init_then_flag, wargs), 0);
+    refused r;
+    refused_start(&r, init_then_flag);
+    set_max_conns(0);   /* the server takes connections again */
     struct timespec pause = { 0, 200 * 1000000L };
-    nanosleep(&pause, NULL);   /* refused by now */
-    pthread_mutex_lock(&fk.mu);
-    fk.max_conns = 0;          /* the server takes connections again */
-    pthread_mutex_unlock(&fk.mu);
     for (int i = 0; i < 50 && !atomic_load(&g_waiter_done); i++)   /* the soft cap is 1 s */
         nanosleep(&pause, NULL);
     bool done_while_busy = atomic_load(&g_waiter_done);
-    release();
-    pthread_join(busy, NULL);
-    pthread_join(waiter, NULL);
+    refused_end(&r);
     assert_true(done_while_busy);
-    assert_int_equal(wrv, CF_OK);
-    assert_int_equal(brv, CF_OK);
 }
 
 /* ---- a lost connection, the application alive or gone ---------------------------------------- */
