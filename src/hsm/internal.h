@@ -45,6 +45,8 @@ typedef struct {
     uint64_t app;
     CK_USER_TYPE user;             /* CKU_USER or CKU_SO */
     uint8_t *dk;                   /* the token's data key, opened by this login (secret) */
+    size_t sessions;               /* the application's sessions on the token: its last one closing
+                                    * logs it out (counted from the login on, so no scan then) */
 } hsm_app_login;
 
 typedef struct hsm_token {
@@ -53,6 +55,7 @@ typedef struct hsm_token {
     hsm_app_login *apps;           /* the applications logged in to this token (only those) */
     size_t napps, capps;
     bool loaded;                   /* token objects read from the store */
+    size_t n_sessions, n_rw;       /* sessions open on it, and of those read/write (C_GetTokenInfo) */
     hsm_map by_store_id;           /* store id -> hsm_object* */
 } hsm_token;
 
@@ -121,6 +124,7 @@ extern hsm_state g;
 hsm_token *hsm_token_get(uint64_t slot);            /* under g.lock */
 /* Login state of one application (g.lock held): HSM_NO_LOGIN / NULL when it is not logged in. */
 CK_USER_TYPE hsm_token_login_of(const hsm_token *t, uint64_t app);
+hsm_app_login *hsm_token_login_rec(hsm_token *t, uint64_t app);   /* NULL: not logged in */
 const uint8_t *hsm_token_dk_of(const hsm_token *t, uint64_t app);
 /* Records a login (write lock held); takes dk (freed on failure). */
 cf_err hsm_token_set_login(hsm_token *t, uint64_t app, CK_USER_TYPE user, uint8_t *dk);

@@ -81,6 +81,29 @@ CK_STATE hsm_session_state(const hsm_session *s)
     return rw ? CKS_RW_PUBLIC_SESSION : CKS_RO_PUBLIC_SESSION;
 }
 
+/* Write lock held: s opened (+1) or closed (-1) on token t (NULL: gone with its slot). Keeps the
+ * token's counts (C_GetTokenInfo) and its application's login record's (the last session's close
+ * logs the application out), so that neither scans the session map. Returns that record. */
+static hsm_app_login *session_counted(hsm_token *t, const hsm_session *s, int delta)
+{
+    if (!t)
+        return NULL;
+    bool rw = hsm_session_rw(s);
+    hsm_app_login *l = hsm_token_login_rec(t, s->app);
+    if (delta > 0) {
+        t->n_sessions++;
+        t->n_rw += rw;
+        if (l)
+            l->sessions++;
+    } else {
+        t->n_sessions -= t->n_sessions > 0;
+        t->n_rw -= rw && t->n_rw > 0;
+        if (l)
+            l->sessions -= l->sessions > 0;
+    }
+    return l;
+}
+
 cf_err hsm_open_session(CK_SLOT_ID slot, CK_FLAGS flags, CK_SESSION_HANDLE *out)
 {
     return hsm_open_session_app(0, slot, flags, out);
@@ -119,21 +142,13 @@ cf_err hsm_open_session_app(uint64_t app, CK_SLOT_ID slot, CK_FLAGS flags, CK_SE
         free(s);
         goto out;
     }
+    session_counted(t, s, +1);
     *out = s->handle;
 out:
     pthread_rwlock_unlock(&g.lock);
     return rv;
 }
 
-static bool app_has_sessions(uint64_t app, uint64_t slot)
-{
-    for (size_t i = 0; i < g.sessions.cap; i++) {
-        hsm_session *s = g.sessions.keys[i] ? g.sessions.vals[i] : NULL;
-        if (s && s->slot == slot && s->app == app)
-            return true;
-    }
-    return false;
-}
 
 /* Logs one application out of the token: wipes its data key, and, once no application is
  * logged in to the token any more, every decrypted secret and ready key of its objects (they
@@ -198,7 +213,8 @@ static void session_close_locked(hsm_session *s)
     if (s->nobjects)
         drop_objects_locked(&(closing){ .handle = s->handle });
     hsm_token *t = hsm_token_get(s->slot);
-    if (t && hsm_token_login_of(t, s->app) != HSM_NO_LOGIN && !app_has_sessions(s->app, s->slot))
+    hsm_app_login *l = session_counted(t, s, -1);
+    if (l && l->sessions == 0)
         hsm_token_logout(t, s->app);
     hsm_session_unref(s);
 }
@@ -213,6 +229,7 @@ static void app_close_locked(uint64_t app, uint64_t slot)
         hsm_session *s = g.sessions.keys[i] ? g.sessions.vals[i] : NULL;
         if (s && s->app == app && (slot == HSM_ANY_SLOT || s->slot == slot)) {
             hsm_map_del(&g.sessions, s->handle);
+            (void)session_counted(hsm_token_get(s->slot), s, -1);
             objects |= s->nobjects != 0;
             hsm_session_unref(s);
             i--;

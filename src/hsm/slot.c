@@ -99,18 +99,10 @@ cf_err hsm_get_token_info(CK_SLOT_ID slot, CK_TOKEN_INFO *info)
             if (t->rec.pin[CF_PIN_USER].set)
                 info->flags |= CKF_USER_PIN_INITIALIZED;
         }
-        CK_ULONG sessions = 0, rw = 0;
-        for (size_t i = 0; i < g.sessions.cap; i++) {
-            hsm_session *s = g.sessions.keys[i] ? g.sessions.vals[i] : NULL;
-            if (s && s->slot == slot) {
-                sessions++;
-                rw += hsm_session_rw(s);
-            }
-        }
         info->ulMaxSessionCount = CK_EFFECTIVELY_INFINITE;
-        info->ulSessionCount = sessions;
+        info->ulSessionCount = t ? t->n_sessions : 0;
         info->ulMaxRwSessionCount = CK_EFFECTIVELY_INFINITE;
-        info->ulRwSessionCount = rw;
+        info->ulRwSessionCount = t ? t->n_rw : 0;
         info->ulMaxPinLen = g.cfg.pin_max_len;
         info->ulMinPinLen = g.cfg.pin_min_len;
         info->ulTotalPublicMemory = CK_UNAVAILABLE_INFORMATION;

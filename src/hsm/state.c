@@ -25,6 +25,22 @@ static const hsm_app_login *login_of(const hsm_token *t, uint64_t app)
     return NULL;
 }
 
+hsm_app_login *hsm_token_login_rec(hsm_token *t, uint64_t app)
+{
+    return (hsm_app_login *)login_of(t, app);
+}
+
+/* The application's sessions on the token (a scan, once per login). */
+static size_t sessions_of(const hsm_token *t, uint64_t app)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < g.sessions.cap; i++) {
+        const hsm_session *s = g.sessions.keys[i] ? g.sessions.vals[i] : NULL;
+        n += s && s->slot == t->slot && s->app == app;
+    }
+    return n;
+}
+
 CK_USER_TYPE hsm_token_login_of(const hsm_token *t, uint64_t app)
 {
     const hsm_app_login *l = login_of(t, app);
@@ -53,7 +69,7 @@ cf_err hsm_token_set_login(hsm_token *t, uint64_t app, CK_USER_TYPE user, uint8_
         t->apps = p;
         t->capps = cap;
     }
-    t->apps[t->napps++] = (hsm_app_login){ app, user, dk };
+    t->apps[t->napps++] = (hsm_app_login){ app, user, dk, sessions_of(t, app) };
     return CF_OK;
 }
 

@@ -939,6 +939,49 @@ static void session_objects_are_limited_per_application(void **state)
     assert_int_equal(hsm_close_session(a0), CF_OK);
 }
 
+/* The token's session counts (C_GetTokenInfo) and an application's count on its login record
+ * are kept as sessions open and close, so neither scans the session map: the numbers, and the
+ * logout at the application's last session on the token, whatever the order of opens and login. */
+static void token_counts_sessions(void **state)
+{
+    (void)state;
+    CK_SLOT_ID slot = make_token("counts");
+    CK_SESSION_HANDLE a, b, c, d, e;
+    CK_TOKEN_INFO ti;
+    CK_SESSION_INFO si;
+#define COUNTS(n, rw)                                                  \
+    do {                                                               \
+        assert_int_equal(hsm_get_token_info(slot, &ti), CF_OK);        \
+        assert_int_equal(ti.ulSessionCount, (n));                      \
+        assert_int_equal(ti.ulRwSessionCount, (rw));                   \
+    } while (0)
+    COUNTS(0, 0);
+    assert_int_equal(hsm_open_session_app(1, slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, &a), CF_OK);
+    assert_int_equal(hsm_open_session_app(1, slot, CKF_SERIAL_SESSION, &b), CF_OK);
+    assert_int_equal(hsm_open_session_app(2, slot, CKF_SERIAL_SESSION, &c), CF_OK);
+    COUNTS(3, 1);
+    /* sessions opened before the login count, and one opened after */
+    assert_int_equal(hsm_login(a, CKU_USER, USER, USERL), CF_OK);
+    assert_int_equal(hsm_open_session_app(1, slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, &d), CF_OK);
+    COUNTS(4, 2);
+    assert_int_equal(hsm_close_session(a), CF_OK);
+    assert_int_equal(hsm_close_session(b), CF_OK);
+    assert_int_equal(hsm_get_session_info(d, &si), CF_OK);
+    assert_int_equal(si.state, CKS_RW_USER_FUNCTIONS);   /* d still holds app 1's login */
+    COUNTS(2, 1);
+    assert_int_equal(hsm_close_session(d), CF_OK);       /* app 1's last: logged out */
+    assert_int_equal(hsm_open_session_app(1, slot, CKF_SERIAL_SESSION, &e), CF_OK);
+    assert_int_equal(hsm_get_session_info(e, &si), CF_OK);
+    assert_int_equal(si.state, CKS_RO_PUBLIC_SESSION);
+    COUNTS(2, 0);
+    /* app 2's session did not keep app 1 logged in, and closing all of app 2's leaves e */
+    assert_int_equal(hsm_close_all_sessions_app(2, slot), CF_OK);
+    COUNTS(1, 0);
+    hsm_app_end(1);
+    COUNTS(0, 0);
+#undef COUNTS
+}
+
 static void config_errors_name_the_line(void **state)
 {
     (void)state;
@@ -1030,6 +1073,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(applications_have_their_own_login, setup, teardown),
         cmocka_unit_test_setup_teardown(session_objects_are_their_applications, setup, teardown),
         cmocka_unit_test_setup_teardown(session_objects_are_limited_per_application, setup, teardown),
+        cmocka_unit_test_setup_teardown(token_counts_sessions, setup, teardown),
         cmocka_unit_test_setup_teardown(closing_many_sessions, setup, teardown),
         cmocka_unit_test_setup_teardown(engine_session_limit, setup, teardown),
         cmocka_unit_test_setup_teardown(config_errors_name_the_line, setup, teardown),
